@@ -1,0 +1,501 @@
+#include "batch/batch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+#include "batch/claim_parse.h"
+#include "batch/record.h"
+#include "batch/result_json.h"
+#include "settle/explain.h"
+
+namespace huibao {
+
+std::string fen128_to_string(__int128 f) {
+  bool neg = f < 0;
+  unsigned __int128 v = neg ? (unsigned __int128)(-f) : (unsigned __int128)f;
+  std::string digits;
+  do {
+    digits += char('0' + int(v % 10));
+    v /= 10;
+  } while (v != 0);
+  while (digits.size() < 3) digits += '0';
+  std::string out = neg ? "-" : "";
+  for (size_t i = digits.size(); i-- > 0;) {
+    out += digits[i];
+    if (i == 2) out += '.';
+  }
+  return out;
+}
+
+namespace {
+
+constexpr size_t kBlockBytes = 16 << 20;  // claims read per block
+constexpr size_t kWriteRecords = 1 << 16;  // results formatted per block
+
+int thread_count(const BatchOptions& o) {
+  if (o.threads > 0) return o.threads;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : int(std::min(hw, 16u));
+}
+
+// Runs f(i) for i in [0, n) on up to t threads.
+template <typename F>
+void parallel_for(int t, size_t n, F f) {
+  if (t <= 1 || n <= 1) {
+    for (size_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (size_t i = 1; i < n; ++i) pool.emplace_back(f, i);
+  f(0);
+  for (auto& th : pool) th.join();
+}
+
+bool blank(std::string_view s) {
+  for (char c : s) {
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  }
+  return true;
+}
+
+// ---- phase 1: stream and parse ----
+Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, int threads,
+                    RecordSet* all) {
+  int fd = ::open(o.claims_path.c_str(), O_RDONLY);
+  if (fd < 0) return Status(Code::kIoError, "cannot read claims file '" + o.claims_path + "': " + std::strerror(errno));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  off_t total = ::lseek(fd, 0, SEEK_END);
+  ::lseek(fd, 0, SEEK_SET);
+  std::vector<std::unique_ptr<ClaimParser>> parsers;
+  for (int i = 0; i < threads; ++i) parsers.push_back(std::make_unique<ClaimParser>(plan, roll));
+  std::unique_ptr<char[]> buf(new char[kBlockBytes + ClaimParser::kPadding]);
+  size_t have = 0;     // bytes in buf
+  bool eof = false;
+  bool skipping = false;  // inside an over-long line
+  uint64_t done_bytes = 0;
+  int last_pct = -1;
+  while (!eof || have > 0) {
+    while (!eof && have < kBlockBytes) {
+      ssize_t n = ::read(fd, buf.get() + have, kBlockBytes - have);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        ::close(fd);
+        return Status(Code::kIoError, "read error on '" + o.claims_path + "': " + std::strerror(errno));
+      }
+      if (n == 0) eof = true;
+      have += size_t(n);
+    }
+    std::memset(buf.get() + have, ' ', ClaimParser::kPadding);
+    // Complete lines end at the last LF; at EOF the rest is the last line.
+    size_t end = have;
+    if (!eof) {
+      const char* nl = static_cast<const char*>(memrchr(buf.get(), '\n', have));
+      if (nl == nullptr) {
+        // A line longer than the block: record it once as malformed, skip to its end.
+        if (!skipping) {
+          RecordSet one;
+          parsers[0]->parse(std::string_view(buf.get(), limits::kClaimLineBytesMax + 1), &one);
+          all->append(std::move(one));
+          skipping = true;
+        }
+        done_bytes += have;
+        have = 0;
+        continue;
+      }
+      end = size_t(nl - buf.get()) + 1;
+    }
+    std::string_view block(buf.get(), end);
+    if (skipping) {
+      size_t nl = block.find('\n');
+      block.remove_prefix(nl == std::string_view::npos ? block.size() : nl + 1);
+      skipping = false;
+    }
+    // Split the block at line boundaries into one part per thread.
+    std::vector<std::string_view> parts;
+    size_t start = 0;
+    for (int t = 0; t < threads; ++t) {
+      size_t cut = t + 1 == threads ? block.size() : block.size() * size_t(t + 1) / size_t(threads);
+      if (cut < start) cut = start;
+      if (cut < block.size()) {
+        size_t nl = block.find('\n', cut);
+        cut = nl == std::string_view::npos ? block.size() : nl + 1;
+      }
+      parts.push_back(block.substr(start, cut - start));
+      start = cut;
+    }
+    std::vector<RecordSet> sets(parts.size());
+    parallel_for(int(parts.size()), parts.size(), [&](size_t t) {
+      std::string_view p = parts[t];
+      size_t pos = 0;
+      while (pos < p.size()) {
+        size_t nl = p.find('\n', pos);
+        size_t len = (nl == std::string_view::npos ? p.size() : nl) - pos;
+        std::string_view line = p.substr(pos, len);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (!blank(line)) parsers[t]->parse(line, &sets[t]);
+        pos += len + 1;
+      }
+    });
+    for (auto& s : sets) all->append(std::move(s));
+    if (all->records.size() > limits::kRecordsPerBatchMax) {
+      ::close(fd);
+      return Status(Code::kUsage, "more than " + std::to_string(limits::kRecordsPerBatchMax) +
+                                      " records in one batch; split the file");
+    }
+    done_bytes += end;
+    std::memmove(buf.get(), buf.get() + end, have - end);
+    have -= end;
+    if (o.progress && total > 0) {
+      int pct = int(done_bytes * 100 / uint64_t(total));
+      if (pct != last_pct) {
+        std::fprintf(stderr, "\rsettle: read %llu records (%d%%)", (unsigned long long)all->records.size(), pct);
+        last_pct = pct;
+      }
+    }
+  }
+  ::close(fd);
+  if (o.progress) std::fprintf(stderr, "\n");
+  return Status::Ok();
+}
+
+// ---- phase 2a: duplicates in input order ----
+void mark_duplicates(RecordSet* rs) {
+  size_t cap = 16;
+  while (cap < rs->records.size() * 2) cap <<= 1;
+  std::vector<uint32_t> table(cap, UINT32_MAX);
+  const size_t mask = cap - 1;
+  for (uint32_t i = 0; i < rs->records.size(); ++i) {
+    Record& r = rs->records[i];
+    if (r.code != Code::kOk) continue;
+    for (size_t h = r.setl_hash & mask;; h = (h + 1) & mask) {
+      uint32_t j = table[h];
+      if (j == UINT32_MAX) {
+        table[h] = i;
+        break;
+      }
+      const Record& o = rs->records[j];
+      if (o.setl_hash == r.setl_hash && o.setl_id_view() == r.setl_id_view()) {
+        r.code = Code::kDuplicateSetlId;
+        rs->messages.emplace(i, "setl_id '" + std::string(r.setl_id_view()) +
+                                    "' was already used by an earlier record");
+        break;
+      }
+    }
+  }
+}
+
+MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i) {
+  const Record& r = rs.records[i];
+  MedicalClaim c;
+  c.med_type = r.med_type;
+  c.hosp_lv = r.hosp_lv;
+  c.begndate = r.begndate;
+  c.enddate = r.enddate;
+  c.amount = r.amount;
+  const size_t nb = plan.buckets.size();
+  for (size_t b = 0; b < nb; ++b) c.bucket[b] = rs.buckets[size_t(i) * nb + b];
+  for (uint32_t g = 0; g < r.given_count; ++g) {
+    const GivenAmount& ga = rs.given[r.given_first + g];
+    c.given_mask |= 1u << ga.layer;
+    c.given[ga.layer] = ga.amount;
+  }
+  return c;
+}
+
+AccidentClaim accident_claim_of(const Record& r) {
+  AccidentClaim a;
+  a.accident_date = r.begndate;
+  a.cause = std::string_view(r.cause, r.cause_len);
+  a.outcome = AccidentOutcome(r.outcome);
+  a.disability_grade = r.disability_grade;
+  a.medical_amount = r.amount[0];
+  a.disaster_paid = r.amount[1];
+  return a;
+}
+
+// A compact copy of the YearState fields a plan uses, kept per claim when
+// explanations are wanted, so the writer can replay the claim with a trace.
+struct StateLayout {
+  size_t layers, dgroups, cgroups;
+  size_t size() const { return 2 * layers + dgroups + cgroups + 2; }
+  void save(const YearState& s, Fen* out) const {
+    for (size_t l = 0; l < layers; ++l) out[l] = s.layer_paid[l], out[layers + l] = s.layer_cum_base[l];
+    for (size_t g = 0; g < dgroups; ++g) out[2 * layers + g] = s.deductible_used[g];
+    for (size_t g = 0; g < cgroups; ++g) out[2 * layers + dgroups + g] = s.cap_used[g];
+    out[size() - 2] = s.accident_death_disability_paid;
+    out[size() - 1] = s.accident_medical_paid;
+  }
+  YearState load(const Fen* in) const {
+    YearState s;
+    for (size_t l = 0; l < layers; ++l) s.layer_paid[l] = in[l], s.layer_cum_base[l] = in[layers + l];
+    for (size_t g = 0; g < dgroups; ++g) s.deductible_used[g] = in[2 * layers + g];
+    for (size_t g = 0; g < cgroups; ++g) s.cap_used[g] = in[2 * layers + dgroups + g];
+    s.accident_death_disability_paid = in[size() - 2];
+    s.accident_medical_paid = in[size() - 1];
+    return s;
+  }
+};
+
+struct Settled {
+  std::vector<Fen> pay;       // records * layers (accident: [0]); rejected 9: [0] base, [1] given
+  std::vector<uint8_t> failed_layer;
+  std::vector<Fen> snapshots;  // records * layout.size(), when explaining
+};
+
+// ---- phase 2b: settle each person's claims in order ----
+void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
+                const StateLayout& layout, RecordSet* rs, Settled* out) {
+  const size_t n = rs->records.size();
+  const size_t nl = plan.layers.size();
+  out->pay.assign(n * nl, 0);
+  out->failed_layer.assign(n, 0);
+  if (explain) out->snapshots.assign(n * layout.size(), 0);
+  // Counting sort of settleable records by person.
+  std::vector<uint32_t> start(roll.size() + 1, 0);
+  for (const Record& r : rs->records) {
+    if (r.code == Code::kOk) ++start[r.person + 1];
+  }
+  for (size_t p = 0; p < roll.size(); ++p) start[p + 1] += start[p];
+  std::vector<uint32_t> order(start[roll.size()]);
+  {
+    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+    for (uint32_t i = 0; i < n; ++i) {
+      const Record& r = rs->records[i];
+      if (r.code == Code::kOk) order[fill[r.person]++] = i;
+    }
+  }
+  auto before = [&](uint32_t a, uint32_t b) {
+    const Record& x = rs->records[a];
+    const Record& y = rs->records[b];
+    if (x.begndate != y.begndate) return x.begndate < y.begndate;
+    if (x.enddate != y.enddate) return x.enddate < y.enddate;
+    return x.setl_id_view() < y.setl_id_view();
+  };
+  // Split persons so that each thread gets about the same number of claims.
+  std::vector<size_t> cut(size_t(threads) + 1, roll.size());
+  cut[0] = 0;
+  for (int t = 1; t < threads; ++t) {
+    uint32_t want = uint32_t(uint64_t(order.size()) * uint64_t(t) / uint64_t(threads));
+    cut[size_t(t)] = size_t(std::lower_bound(start.begin(), start.end(), want) - start.begin());
+    cut[size_t(t)] = std::min(std::max(cut[size_t(t)], cut[size_t(t) - 1]), roll.size());
+  }
+  parallel_for(threads, size_t(threads), [&](size_t t) {
+    for (size_t p = cut[t]; p < cut[t + 1]; ++p) {
+      uint32_t* first = order.data() + start[p];
+      uint32_t* last = order.data() + start[p + 1];
+      if (first == last) continue;
+      std::sort(first, last, before);
+      const Person& person = roll.person(p);
+      YearState state;
+      for (uint32_t* it = first; it != last; ++it) {
+        const uint32_t i = *it;
+        Record& r = rs->records[i];
+        if (explain) layout.save(state, &out->snapshots[size_t(i) * layout.size()]);
+        Fen* pay = &out->pay[size_t(i) * nl];
+        if (r.kind == RecordKind::kAccident) {
+          pay[0] = settle_accident(plan, roll, person, accident_claim_of(r), &state).pay;
+          continue;
+        }
+        MedicalClaim c = medical_claim_of(plan, *rs, i);
+        MedicalResult m = settle_medical(plan, roll, person, c, &state, nullptr);
+        if (m.code != Code::kOk) {
+          // Rejected while applying: keep what the message needs.
+          r.code = m.code;
+          out->failed_layer[i] = uint8_t(m.failed_layer);
+          LayerTrace trace[limits::kLayersMax];
+          YearState probe = state;
+          settle_medical(plan, roll, person, [&] {
+            MedicalClaim base_only = c;
+            base_only.given_mask &= (1u << m.failed_layer) - 1;
+            return base_only;
+          }(), &probe, trace);
+          pay[0] = trace[m.failed_layer].base;
+          pay[1] = c.given[size_t(m.failed_layer)];
+          continue;
+        }
+        std::copy(m.pay.begin(), m.pay.begin() + long(nl), pay);
+      }
+    }
+  });
+}
+
+// ---- phase 3: results in input order ----
+void summarize(const Plan& plan, const RecordSet& rs, const Settled& st, size_t from, size_t to,
+               BatchSummary* s) {
+  const size_t nl = plan.layers.size();
+  s->layer_total.assign(nl, 0);
+  for (size_t i = from; i < to; ++i) {
+    const Record& r = rs.records[i];
+    ++s->records;
+    if (r.code != Code::kOk) {
+      ++s->rejected[size_t(r.code)];
+      continue;
+    }
+    ++s->settled;
+    const Fen* pay = &st.pay[i * nl];
+    if (r.kind == RecordKind::kAccident) {
+      ++s->settled_accident;
+      s->accident_total += pay[0];
+      continue;
+    }
+    Fen fund = 0, hosp = 0;
+    for (size_t l = 0; l < nl; ++l) {
+      s->layer_total[l] += pay[l];
+      (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay[l];
+    }
+    s->medfee_sumamt += r.amount[kMedfeeSumamt];
+    s->inscp_scp_amt += r.amount[kInscpScpAmt];
+    s->fund_pay_sumamt += fund;
+    s->hosp_part_amt += hosp;
+    s->psn_part_amt += r.amount[kMedfeeSumamt] - fund - hosp;
+  }
+}
+
+void merge(BatchSummary* into, const BatchSummary& s) {
+  into->records += s.records;
+  into->settled += s.settled;
+  into->settled_accident += s.settled_accident;
+  for (size_t c = 0; c < into->rejected.size(); ++c) into->rejected[c] += s.rejected[c];
+  if (into->layer_total.size() < s.layer_total.size()) into->layer_total.resize(s.layer_total.size(), 0);
+  for (size_t l = 0; l < s.layer_total.size(); ++l) into->layer_total[l] += s.layer_total[l];
+  into->accident_total += s.accident_total;
+  into->medfee_sumamt += s.medfee_sumamt;
+  into->inscp_scp_amt += s.inscp_scp_amt;
+  into->fund_pay_sumamt += s.fund_pay_sumamt;
+  into->hosp_part_amt += s.hosp_part_amt;
+  into->psn_part_amt += s.psn_part_amt;
+}
+
+void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const Settled& st,
+                  const StateLayout& layout, bool explain, size_t from, size_t to, std::string* out) {
+  const size_t nl = plan.layers.size();
+  std::vector<std::string> lines;
+  LayerTrace trace[limits::kLayersMax];
+  for (size_t i = from; i < to; ++i) {
+    const Record& r = rs.records[i];
+    ResultView v;
+    v.record = &r;
+    v.plan = &plan;
+    if (r.code != Code::kOk) {
+      v.error = r.code;
+      if (r.code == Code::kGivenExceedsBase) {
+        const Fen* p = &st.pay[i * nl];
+        v.message = "given " + plan.layers[st.failed_layer[i]].id + "_pay " + fen_to_string(p[1]) +
+                    " exceeds the layer's base " + fen_to_string(p[0]);
+      } else {
+        auto it = rs.messages.find(uint32_t(i));
+        v.message = it == rs.messages.end() ? std::string() : it->second;
+      }
+      append_result_json(v, out);
+      continue;
+    }
+    v.pay = &st.pay[i * nl];
+    lines.clear();
+    if (explain) {
+      const Person& person = roll.person(r.person);
+      YearState s = layout.load(&st.snapshots[i * layout.size()]);
+      if (r.kind == RecordKind::kAccident) {
+        AccidentClaim a = accident_claim_of(r);
+        explain_accident(plan, a, settle_accident(plan, roll, person, a, &s), &lines);
+      } else {
+        MedicalClaim c = medical_claim_of(plan, rs, uint32_t(i));
+        MedicalResult m = settle_medical(plan, roll, person, c, &s, trace);
+        explain_medical(plan, c, m, trace, &lines);
+      }
+      v.explain = &lines;
+    }
+    append_result_json(v, out);
+  }
+}
+
+}  // namespace
+
+Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& o,
+                        BatchSummary* summary) {
+  const int threads = thread_count(o);
+  RecordSet rs;
+  if (Status s = parse_claims(plan, roll, o, threads, &rs); !s.ok()) return s;
+  mark_duplicates(&rs);
+  const StateLayout layout{plan.layers.size(), plan.deductible_groups.size(), plan.cap_groups.size()};
+  Settled st;
+  settle_all(plan, roll, threads, o.explain, layout, &rs, &st);
+  if (o.progress) std::fprintf(stderr, "settle: settled, writing %s\n", o.out_path.c_str());
+
+  int fd = ::open(o.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return Status(Code::kIoError, "cannot write '" + o.out_path + "': " + std::strerror(errno));
+  const size_t n = rs.records.size();
+  std::vector<std::string> bufs(static_cast<size_t>(threads));
+  std::vector<BatchSummary> sums(static_cast<size_t>(threads));
+  *summary = BatchSummary{};
+  summary->layer_total.assign(plan.layers.size(), 0);
+  for (size_t from = 0; from < n; from += kWriteRecords * size_t(threads)) {
+    parallel_for(threads, size_t(threads), [&](size_t t) {
+      size_t a = std::min(n, from + t * kWriteRecords), b = std::min(n, a + kWriteRecords);
+      bufs[t].clear();
+      format_range(plan, roll, rs, st, layout, o.explain, a, b, &bufs[t]);
+      BatchSummary part;
+      summarize(plan, rs, st, a, b, &part);
+      sums[t] = std::move(part);
+    });
+    for (size_t t = 0; t < size_t(threads); ++t) {
+      merge(summary, sums[t]);
+      const char* p = bufs[t].data();
+      size_t left = bufs[t].size();
+      while (left > 0) {
+        ssize_t w = ::write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+          ::close(fd);
+          return Status(Code::kIoError, "write error on '" + o.out_path + "': " + std::strerror(errno));
+        }
+        p += w;
+        left -= size_t(w);
+      }
+    }
+  }
+  if (::close(fd) != 0) return Status(Code::kIoError, "cannot close '" + o.out_path + "'");
+  return Status::Ok();
+}
+
+std::string format_summary(const Plan& plan, const BatchSummary& s) {
+  std::string o;
+  o += "plan            " + plan.id + "\n";
+  o += "records         " + std::to_string(s.records) + "\n";
+  o += "settled         " + std::to_string(s.settled) + " (" + std::to_string(s.settled - s.settled_accident) +
+       " medical, " + std::to_string(s.settled_accident) + " accident)\n";
+  uint64_t rejected = s.records - s.settled;
+  o += "rejected        " + std::to_string(rejected) + "\n";
+  for (int c = 1; c <= kClaimRejectionCodes; ++c) {
+    if (s.rejected[size_t(c)] == 0) continue;
+    std::string name(code_name(Code(c)));
+    o += "  " + name + std::string(name.size() < 22 ? 22 - name.size() : 1, ' ') +
+         std::to_string(s.rejected[size_t(c)]) + "\n";
+  }
+  o += "medfee_sumamt   " + fen128_to_string(s.medfee_sumamt) + "\n";
+  o += "inscp_scp_amt   " + fen128_to_string(s.inscp_scp_amt) + "\n";
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    std::string id = plan.layers[l].id;
+    o += "  " + id + std::string(id.size() < 14 ? 14 - id.size() : 1, ' ') +
+         fen128_to_string(l < s.layer_total.size() ? s.layer_total[l] : 0) +
+         (plan.layers[l].payer == Payer::kHospital ? "  (hospital)" : "") + "\n";
+  }
+  if (plan.accident_product >= 0) o += "  accident      " + fen128_to_string(s.accident_total) + "\n";
+  o += "fund_pay_sumamt " + fen128_to_string(s.fund_pay_sumamt) + "\n";
+  o += "hosp_part_amt   " + fen128_to_string(s.hosp_part_amt) + "\n";
+  o += "psn_part_amt    " + fen128_to_string(s.psn_part_amt) + "\n";
+  // Reimbursed (funds and hospital) over the policy-range cost, in 0.01 %.
+  if (s.inscp_scp_amt > 0) {
+    __int128 bp = ((s.fund_pay_sumamt + s.hosp_part_amt) * 20000 + s.inscp_scp_amt) / (2 * s.inscp_scp_amt);
+    std::string pct = fen128_to_string(bp);
+    o += "reimbursed / policy-range cost  " + pct + "%\n";
+  }
+  return o;
+}
+
+}  // namespace huibao

@@ -1,0 +1,35 @@
+#include "batch/record.h"
+
+#include <cstring>
+
+namespace huibao {
+
+const char* RecordSet::keep(std::string_view s) {
+  if (arena_used + s.size() > arena_size) {
+    arena_size = std::max<size_t>(1 << 20, s.size());
+    arenas.push_back(std::make_unique<char[]>(arena_size));
+    arena_used = 0;
+  }
+  char* p = arenas.back().get() + arena_used;
+  std::memcpy(p, s.data(), s.size());
+  arena_used += s.size();
+  return p;
+}
+
+void RecordSet::append(RecordSet&& o) {
+  const uint32_t base = uint32_t(records.size());
+  const uint32_t given_base = uint32_t(given.size());
+  records.reserve(records.size() + o.records.size());
+  for (Record& r : o.records) {
+    r.given_first += given_base;
+    records.push_back(r);
+  }
+  given.insert(given.end(), o.given.begin(), o.given.end());
+  buckets.insert(buckets.end(), o.buckets.begin(), o.buckets.end());
+  for (auto& [i, m] : o.messages) messages.emplace(base + i, std::move(m));
+  for (auto& a : o.arenas) arenas.push_back(std::move(a));
+  arena_used = arena_size = 0;  // the last arena is no longer ours to fill
+  o = RecordSet{};
+}
+
+}  // namespace huibao

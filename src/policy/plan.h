@@ -1,0 +1,180 @@
+// A plan: one city's (or the province's) rules for one benefit year, loaded
+// from a TOML file. The engine holds only mechanisms; every number, layer id
+// and condition lives here as data. See docs/plan-format.md for the file format.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/category.h"
+#include "core/date.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/money.h"
+
+namespace huibao {
+
+// Amount sources a base expression can name: the claim's four buckets and its
+// total, then the plan's item buckets, then earlier layers' payments.
+enum ClaimField : uint8_t {
+  kMedfeeSumamt = 0,
+  kFulamtOwnpayAmt,
+  kOverlmtSelfpay,
+  kPreselfpayAmt,
+  kInscpScpAmt,
+  kClaimFieldCount
+};
+inline constexpr int kSourceBucket0 = kClaimFieldCount;                            // item buckets
+inline constexpr int kSourceLayer0 = kSourceBucket0 + int(limits::kBucketsMax);  // layers
+inline constexpr int kSourceCount = kSourceLayer0 + int(limits::kLayersMax);
+
+std::string_view claim_field_name(int field);
+
+// A linear combination of sources with integer coefficients, e.g.
+// "inscp_scp_amt - (hifp + hifmi) + preselfpay_amt".
+struct Expr {
+  struct Term {
+    uint8_t source;
+    int8_t coeff;
+  };
+  std::vector<Term> terms;
+  std::string text;  // as written, for explanations
+};
+
+// Membership tests a layer or rule puts on the claim and the person.
+struct Conditions {
+  std::array<uint64_t, 2> med_types{};  // bit per med_type 0..127; all zero = any
+  std::vector<int> insutypes;           // empty = any
+  uint8_t hosp_lv_mask = 0;             // bit per level 1..3; 0 = any
+  CategoryMask categories_any = 0;      // person must hold one in force; 0 = none needed
+  int8_t preexisting = -1;              // -1 any, 0 not flagged, 1 flagged
+  int8_t product = -1;                  // product index that must cover the date; -1 none
+
+  bool has_med_type(int t) const {
+    if (med_types[0] == 0 && med_types[1] == 0) return true;
+    return t >= 0 && t < 128 && ((med_types[size_t(t >> 6)] >> (t & 63)) & 1);
+  }
+};
+
+struct Segment {
+  Fen from = 0;  // on the year's absolute cumulative base
+  Rate rate;
+};
+
+// One set of parameters of a layer, chosen when its conditions hold. When
+// several rules of a layer hold, the one that pays most applies.
+struct Rule {
+  std::string name;
+  Conditions when;
+  std::array<Fen, 4> deductible_per_claim{};  // by hospital level 1..3
+  std::array<Rate, 4> rate{};                 // by hospital level 1..3
+  bool has_annual_deductible = false;
+  Fen annual_deductible = 0;  // the layer's own annual deductible
+  bool has_cap = false;
+  Fen cap = 0;  // the layer's own annual cap
+  std::vector<Segment> segments;  // non-empty: cumulative annual segments
+  bool topup = false;             // pay round(topup_rate * topup_of) - topup_less
+  Rate topup_rate;
+  Expr topup_of, topup_less;
+};
+
+enum class Payer : uint8_t { kFund, kHospital };
+
+struct Layer {
+  std::string id;
+  std::string name;
+  Payer payer = Payer::kFund;
+  Expr base;
+  Conditions applies;
+  std::vector<Rule> rules;  // at least one
+  int deductible_group = -1;  // shared (declared) or the layer's own annual deductible
+  int cap_group = -1;         // a shared annual cap, in addition to the rule's own cap
+};
+
+// An annual deductible shared by several layers, with its adjustments.
+struct DeductibleGroup {
+  std::string id;
+  bool declared = false;  // false: the owning layer's rules give the amount
+  Fen amount = 0;
+  struct ByCategory {
+    CategoryMask categories;
+    Fen amount;
+  };
+  std::vector<ByCategory> by_category;  // most favourable (lowest) wins
+  Fen less_per_prior_year = 0;
+  int prior_years_max = 0;
+  int prior_years_product = -1;
+  Fen floor = 0;
+};
+
+struct CapGroup {
+  std::string id;
+  Fen amount = 0;
+};
+
+struct AccidentTerms {
+  Fen death = 0;
+  std::array<Fen, 11> disability{};  // by grade 1..10
+  Fen death_disability_limit = 0;    // per person per year, shared
+  Fen medical_limit = 0;             // per person per year
+  std::vector<std::string> disaster_first_causes;
+};
+
+struct Product {
+  std::string id;
+  std::string name;
+  bool accident = false;
+  Fen premium = 0;
+  CategoryMask auto_enroll = 0;  // covered automatically while one of these holds
+  AccidentTerms terms;
+};
+
+// A versioned list of item codes: each code is listed for date ranges.
+struct DrugList {
+  std::string id;
+  struct Span {
+    Date from, to;  // inclusive; to == kOpenEnd when open-ended
+  };
+  std::unordered_map<std::string, std::vector<Span>> codes;
+  bool listed_on(std::string_view code, Date d) const;
+};
+
+// Claim items summed into a named amount usable in base expressions.
+struct ItemBucket {
+  std::string id;
+  int drug_list = -1;
+  std::vector<std::string> chrgitm_lv;  // item levels counted ("03")
+  bool on_enddate = true;               // list version in force on discharge (else admission)
+};
+
+inline constexpr Date kOpenEnd{INT32_MAX};
+
+struct Plan {
+  std::string id;
+  std::string name;
+  std::string source;  // file it was loaded from
+  Date period_begin, period_end;
+  std::array<uint64_t, 2> med_types{};
+  std::vector<Layer> layers;
+  std::vector<DeductibleGroup> deductible_groups;
+  std::vector<CapGroup> cap_groups;
+  std::vector<Product> products;
+  std::vector<DrugList> drug_lists;
+  std::vector<ItemBucket> buckets;
+  int accident_product = -1;
+
+  int find_layer(std::string_view id) const;
+  int find_product(std::string_view id) const;
+  bool in_period(Date d) const { return d >= period_begin && d <= period_end; }
+};
+
+// Loads and validates a plan file. Errors name the file, line and problem:
+// "plans/x.toml:42: layer 'hifmi': rate '65' must be a percentage such as '65%'".
+Result<Plan> load_plan(const std::string& path);
+Result<Plan> load_plan_from_string(std::string_view toml_text, const std::string& source_name,
+                                   const std::string& base_dir);
+
+}  // namespace huibao

@@ -1,0 +1,94 @@
+// The roll of insured people and their enrolments, as the engine sees them,
+// and the coverage question: is this person covered by this product on this day?
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/category.h"
+#include "core/date.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "policy/plan.h"
+
+namespace huibao {
+
+struct PersonCategory {
+  uint8_t index = 0;
+  bool dated = false;
+  Date from;  // in force from this day when dated
+};
+
+struct Person {
+  std::array<char, 18> psn_no{};
+  std::string name;
+  std::string gend;
+  Date brdy;
+  int32_t admdvs = 0;
+  int insutype = 0;
+  bool preexisting = false;
+  uint8_t category_count = 0;
+  std::array<PersonCategory, limits::kCategoriesPerPersonMax> categories{};
+  uint32_t enrollment_first = 0;  // this person's rows in Roll::enrollments
+  uint32_t enrollment_count = 0;
+
+  std::string_view id() const { return {psn_no.data(), psn_no.size()}; }
+  // Categories in force on day d (a category is in force from its date on).
+  CategoryMask categories_on(Date d) const;
+};
+
+struct Enrollment {
+  uint32_t person = 0;
+  int16_t product = 0;
+  Date begin, end;  // both covered, inclusive
+  int32_t prior_years = 0;
+};
+
+// Persons with an index by resident id. Built once, then read-only, so
+// settlement threads share it freely.
+class Roll {
+ public:
+  // Parses persons.csv (DOMAIN.md §6). Every bad row is reported with its
+  // line; any bad row fails the whole load (kRollInvalid) and nothing is kept.
+  Status load_persons_csv(std::string_view text, const std::string& source);
+  // Parses enrollments.csv against this roll and the plan's products.
+  Status load_enrollments_csv(std::string_view text, const std::string& source, const Plan& plan);
+
+  // Index of the person with this resident id, or -1.
+  int64_t find(std::string_view psn_no) const;
+  size_t size() const { return persons_.size(); }
+  const Person& person(size_t i) const { return persons_[i]; }
+  const std::vector<Enrollment>& enrollments() const { return enrollments_; }
+
+  // Adds a person directly (tests, generators). Returns false on a duplicate id.
+  bool add(Person p);
+  void add_enrollment(Enrollment e);  // call finish_enrollments() after the last
+  void finish_enrollments();
+
+ private:
+  void index_insert(uint64_t key, uint32_t value);
+  void grow_index();
+
+  std::vector<Person> persons_;
+  std::vector<Enrollment> enrollments_;
+  // Open-addressing index keyed by the id's first 17 digits (the 18th is implied).
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> values_;
+  size_t used_ = 0;
+};
+
+// Coverage of product p for a person on day d, as the plan says: automatic
+// cover from the categories (from the category's date, or the period's start,
+// to the period's end) or an enrolment row that contains d.
+struct Coverage {
+  bool covered = false;
+  int prior_years = 0;  // largest over the rows covering d
+};
+Coverage coverage_on(const Plan& plan, const Roll& roll, const Person& person, int product, Date d);
+
+// Parses "poverty;instant_aid@2020-05-01" into categories; error names the bad part.
+bool parse_categories(std::string_view text, Person* p, std::string* error);
+
+}  // namespace huibao
