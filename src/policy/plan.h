@@ -34,7 +34,7 @@ inline constexpr int kSourceCount = kSourceLayer0 + int(limits::kLayersMax);
 std::string_view claim_field_name(int field);
 
 // A linear combination of sources with integer coefficients, e.g.
-// "inscp_scp_amt - (hifp + hifmi) + preselfpay_amt".
+// "inscp_scp_amt - (basic + critical) + preselfpay_amt".
 struct Expr {
   struct Term {
     uint8_t source;
@@ -172,7 +172,7 @@ struct Plan {
 };
 
 // Loads and validates a plan file. Errors name the file, line and problem:
-// "plans/x.toml:42: layer 'hifmi': rate '65' must be a percentage such as '65%'".
+// "plans/x.toml:42: layer 'critical': rate '65' must be a percentage such as '65%'".
 Result<Plan> load_plan(const std::string& path);
 Result<Plan> load_plan_from_string(std::string_view toml_text, const std::string& source_name,
                                    const std::string& base_dir);
