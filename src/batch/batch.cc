@@ -145,7 +145,7 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
     for (auto& s : sets) all->append(std::move(s));
     if (all->records.size() > limits::kRecordsPerBatchMax) {
       ::close(fd);
-      return Status(Code::kUsage, "more than " + std::to_string(limits::kRecordsPerBatchMax) +
+      return Status(Code::kLimitExceeded, "more than " + std::to_string(limits::kRecordsPerBatchMax) +
                                       " records in one batch; split the file");
     }
     done_bytes += end;

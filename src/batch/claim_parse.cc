@@ -317,6 +317,9 @@ struct ClaimParser::Impl {
     given.clear();
     error.clear();
     present = 0;
+    text.fill({});  // absent optional fields read as empty / zero, never as the last record's
+    fen.fill(0);
+    integer.fill(0);
     Record r;
     const uint32_t index = uint32_t(out->records.size());
     auto reject = [&](Code code, std::string msg) {

@@ -22,7 +22,7 @@ int fail(const Status& s) {
   switch (s.code()) {
     case Code::kIoError:
       return 3;
-    case Code::kUsage:
+    case Code::kLimitExceeded:
       return 64;
     default:
       return 2;

@@ -20,7 +20,7 @@ constexpr std::array<std::string_view, 14> kNames = {
     "plan_invalid",
     "roll_invalid",
     "io_error",
-    "usage",
+    "limit_exceeded",
 };
 }  // namespace
 

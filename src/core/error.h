@@ -24,7 +24,7 @@ enum class Code : unsigned char {
   kPlanInvalid,
   kRollInvalid,
   kIoError,
-  kUsage,
+  kLimitExceeded,
 };
 
 inline constexpr int kClaimRejectionCodes = 9;  // kMalformedRecord..kGivenExceedsBase
