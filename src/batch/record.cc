@@ -19,7 +19,6 @@ const char* RecordSet::keep(std::string_view s) {
 void RecordSet::append(RecordSet&& o) {
   const uint32_t base = uint32_t(records.size());
   const uint32_t given_base = uint32_t(given.size());
-  records.reserve(records.size() + o.records.size());
   for (Record& r : o.records) {
     r.given_first += given_base;
     records.push_back(r);
