@@ -135,6 +135,23 @@ TEST(ErrorCodes, FirstApplicableCheckWins) {
   EXPECT_EQ(r[2]["error"], "amounts_inconsistent");
 }
 
+// Regressions from review: each once crashed, wrapped or leaked between records.
+TEST(ErrorCodes, HostileRecordsAreRejectedNotFatal) {
+  Batch b;
+  std::string base = claim("{}");
+  std::string nul = base;
+  nul.replace(nul.find("\"H1\""), 4, "nul");
+  EXPECT_EQ(b.code_of(nul), "malformed_record");
+  // 2,000 items of the N16,2 maximum overflow int64 when summed: still inconsistent.
+  json big = json::parse(claim(R"({"fulamt_ownpay_amt":100,"medfee_sumamt":200})"));
+  for (int i = 0; i < 2000; ++i)
+    big["items"].push_back({{"code", "C"}, {"chrgitm_lv", "03"}, {"amount", "99999999999999.99"}});
+  EXPECT_EQ(b.code_of(big.dump()), "amounts_inconsistent");
+  // chrgitm_lv "3" counts like "03".
+  EXPECT_EQ(b.code_of(claim(R"({"items":[{"code":"C1","chrgitm_lv":"3","amount":1}]})")),
+            "amounts_inconsistent");
+}
+
 TEST(ErrorCodes, EchoRules) {
   Batch b;
   std::vector<json> r = b.run({"{oops", claim(R"({"setl_id":"","hosp_lv":0})"), claim(R"({"psn_no":5})"), "", "   "});

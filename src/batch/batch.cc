@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 
 #include "batch/claim_parse.h"
 #include "batch/record.h"
@@ -148,7 +149,8 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       // appending never copies millions of records while the table grows.
       size_t in_block = 0;
       for (const auto& s : sets) in_block += s.records.size();
-      all->records.reserve(size_t(double(total) / double(end) * double(in_block) * 1.02) + 1024);
+      double estimate = double(total) / double(end) * double(in_block) * 1.02 + 1024;
+      all->records.reserve(size_t(std::min(estimate, double(limits::kRecordsPerBatchMax))));
       all->buckets.reserve(all->records.capacity() * plan.buckets.size());
     }
     for (auto& s : sets) all->append(std::move(s));
@@ -252,8 +254,9 @@ struct StateLayout {
 };
 
 struct Settled {
-  std::vector<Fen> pay;       // records * layers (accident: [0]); rejected 9: [0] base, [1] given
+  std::vector<Fen> pay;  // records * layers (accident: [0])
   std::vector<uint8_t> failed_layer;
+  std::unordered_map<uint32_t, std::pair<Fen, Fen>> exceeded;  // record -> (base, given); per thread
   std::vector<Fen> snapshots;  // records * layout.size(), when explaining
 };
 
@@ -294,6 +297,7 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
     cut[size_t(t)] = size_t(std::lower_bound(start.begin(), start.end(), want) - start.begin());
     cut[size_t(t)] = std::min(std::max(cut[size_t(t)], cut[size_t(t) - 1]), roll.size());
   }
+  std::vector<std::unordered_map<uint32_t, std::pair<Fen, Fen>>> exceeded(static_cast<size_t>(threads));
   parallel_for(threads, size_t(threads), [&](size_t t) {
     for (size_t p = cut[t]; p < cut[t + 1]; ++p) {
       uint32_t* first = order.data() + start[p];
@@ -324,14 +328,14 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
             base_only.given_mask &= (1u << m.failed_layer) - 1;
             return base_only;
           }(), &probe, trace);
-          pay[0] = trace[m.failed_layer].base;
-          pay[1] = c.given[size_t(m.failed_layer)];
+          exceeded[t].emplace(i, std::make_pair(trace[m.failed_layer].base, c.given[size_t(m.failed_layer)]));
           continue;
         }
         std::copy(m.pay.begin(), m.pay.begin() + long(nl), pay);
       }
     }
   });
+  for (auto& e : exceeded) out->exceeded.merge(e);
 }
 
 // ---- phase 3: results in input order ----
@@ -394,9 +398,9 @@ void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const
     if (r.code != Code::kOk) {
       v.error = r.code;
       if (r.code == Code::kGivenExceedsBase) {
-        const Fen* p = &st.pay[i * nl];
-        v.message = "given " + plan.layers[st.failed_layer[i]].id + "_pay " + fen_to_string(p[1]) +
-                    " exceeds the layer's base " + fen_to_string(p[0]);
+        const auto& [base, given] = st.exceeded.at(uint32_t(i));
+        v.message = "given " + plan.layers[st.failed_layer[i]].id + "_pay " + fen_to_string(given) +
+                    " exceeds the layer's base " + fen_to_string(base);
       } else {
         auto it = rs.messages.find(uint32_t(i));
         v.message = it == rs.messages.end() ? std::string() : it->second;

@@ -207,6 +207,7 @@ struct ClaimParser::Impl {
             std::string_view s;
             if (!read_string(fv, "items[].chrgitm_lv", &s)) return;
             it.lv = std::string(s);
+            if (it.lv.size() == 1 && it.lv[0] >= '0' && it.lv[0] <= '9') it.lv.insert(it.lv.begin(), '0');
           } else {
             if (!read_code(fv, "items[].chrgitm_lv", &lv)) return;
             it.lv = std::to_string(lv);
@@ -268,7 +269,9 @@ struct ClaimParser::Impl {
         malformed("field " + std::string(key) + " appears twice");
         continue;
       }
-      if (v.is_null()) continue;  // null counts as missing
+      bool is_null = false;
+      if (v.is_null().get(is_null)) return false;  // a token like `nul` is not JSON
+      if (is_null) continue;  // null counts as missing
       present |= 1u << fi;
       switch (fi) {
         case kSetlId:
@@ -464,13 +467,13 @@ struct ClaimParser::Impl {
                       "medfee_sumamt " + fen_to_string(fen[kMedfee]) +
                           " != fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + "
                           "inscp_scp_amt = " + fen_to_string(parts));
-      Fen level3 = 0;
+      __int128 level3 = 0;  // up to kItemsPerClaimMax amounts of N16,2: wider than int64
       for (const Item& it : items) {
         if (it.lv == "03") level3 += it.amount;
       }
       if (level3 > fen[kFulamt])
         return reject(Code::kAmountsInconsistent,
-                      "chrgitm_lv 03 items " + fen_to_string(level3) + " exceed fulamt_ownpay_amt " +
+                      "chrgitm_lv 03 items exceed fulamt_ownpay_amt " +
                           fen_to_string(fen[kFulamt]));
     }
   }

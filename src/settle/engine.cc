@@ -107,11 +107,18 @@ void evaluate_rule(const Layer& L, size_t l, const Rule& r, const Context& x, co
   t->pay = std::clamp(pay, Fen{0}, base);
 }
 
+// Year accumulators saturate far above any cap or segment bound instead of
+// overflowing: a person with a thousand maximal claims stays well defined.
+inline void accumulate(Fen* total, Fen add) {
+  constexpr Fen kSaturated = Fen{1} << 61;
+  *total = std::min(kSaturated, *total + add);
+}
+
 void commit(const Layer& L, size_t l, Fen base, Fen pay, Fen deductible_annual, YearState* s) {
-  s->layer_paid[l] += pay;
-  s->layer_cum_base[l] += base;
-  if (L.cap_group >= 0) s->cap_used[size_t(L.cap_group)] += pay;
-  if (L.deductible_group >= 0) s->deductible_used[size_t(L.deductible_group)] += deductible_annual;
+  accumulate(&s->layer_paid[l], pay);
+  accumulate(&s->layer_cum_base[l], base);
+  if (L.cap_group >= 0) accumulate(&s->cap_used[size_t(L.cap_group)], pay);
+  if (L.deductible_group >= 0) accumulate(&s->deductible_used[size_t(L.deductible_group)], deductible_annual);
 }
 
 }  // namespace
@@ -211,7 +218,7 @@ AccidentResult settle_accident(const Plan& plan, const Roll& roll, const Person&
                                  claim.cause) != a.disaster_first_causes.end();
   Fen loss = r.loss - (r.disaster_counted ? claim.disaster_paid : 0);
   r.pay = std::min(std::max(Fen{0}, loss), r.limit_left_before);
-  *used += r.pay;
+  accumulate(used, r.pay);
   return r;
 }
 
@@ -224,7 +231,8 @@ void add_item_to_buckets(const Plan& plan, std::string_view code, std::string_vi
             bucket.chrgitm_lv.end())
       continue;
     Date on = bucket.on_enddate ? enddate : begndate;
-    if (plan.drug_lists[size_t(bucket.drug_list)].listed_on(code, on)) claim->bucket[b] += amount;
+    if (plan.drug_lists[size_t(bucket.drug_list)].listed_on(code, on))
+      claim->bucket[b] = std::min(limits::kAmountFenMax, claim->bucket[b] + amount);  // no wrap
   }
 }
 
