@@ -98,8 +98,9 @@ TEST(ErrorCodes, EachRejectionFromItsInput) {
   expect(claim(R"({"given":{"nope_pay":1}})"), "malformed_record");
   expect(claim(R"({"items":[{"code":"X"}]})"), "malformed_record");
   expect(claim(R"({"medfee_sumamt":"100.005"})"), "malformed_record");
-  expect(R"({"setl_id":"S1","psn_no":"370102198001011237","med_type":21,"hosp_lv":2,"fixmedins_code":"H1","begndate":"2020-03-01","enddate":"2020-03-05","medfee_sumamt":100.005,"fulamt_ownpay_amt":0,"overlmt_selfpay":0,"preselfpay_amt":0,"inscp_scp_amt":100})",
-         "malformed_record");
+  expect(
+      R"({"setl_id":"S1","psn_no":"370102198001011237","med_type":21,"hosp_lv":2,"fixmedins_code":"H1","begndate":"2020-03-01","enddate":"2020-03-05","medfee_sumamt":100.005,"fulamt_ownpay_amt":0,"overlmt_selfpay":0,"preselfpay_amt":0,"inscp_scp_amt":100})",
+      "malformed_record");
   expect(claim(R"({"medfee_sumamt":"100000000000000.00"})"), "malformed_record");
   expect(claim(R"({"psn_no":"370102198001011238"})"), "invalid_psn_no");
   expect(claim(R"({"psn_no":"11010519491231002X"})"), "unknown_person");
@@ -108,7 +109,8 @@ TEST(ErrorCodes, EachRejectionFromItsInput) {
   expect(claim(R"({"begndate":"2021-01-01","enddate":"2021-01-02"})"), "outside_plan_year");
   expect(claim(R"({"medfee_sumamt":-100,"inscp_scp_amt":-100})"), "negative_amount");
   expect(claim(R"({"medfee_sumamt":101})"), "amounts_inconsistent");
-  expect(claim(R"({"items":[{"code":"C1","chrgitm_lv":"03","amount":1}]})"), "amounts_inconsistent");
+  expect(claim(R"({"items":[{"code":"C1","chrgitm_lv":"03","amount":1}]})"),
+         "amounts_inconsistent");
   expect(claim(R"({"given":{"hifp_pay":100.01}})"), "given_exceeds_base");
   std::vector<json> dup = b.run({claim("{}"), claim("{}")});
   ASSERT_EQ(dup.size(), 2u);
@@ -116,20 +118,24 @@ TEST(ErrorCodes, EachRejectionFromItsInput) {
   EXPECT_EQ(dup[1]["error"], "duplicate_setl_id");
   seen.insert("duplicate_setl_id");
   for (int c = 1; c <= kClaimRejectionCodes; ++c) {
-    EXPECT_TRUE(seen.count(std::string(code_name(Code(c))))) << code_name(Code(c)) << " never produced";
+    EXPECT_TRUE(seen.count(std::string(code_name(Code(c)))))
+        << code_name(Code(c)) << " never produced";
   }
 }
 
 TEST(ErrorCodes, FirstApplicableCheckWins) {
   Batch b;
   // Bad id and bad dates and negative: the id is checked first.
-  EXPECT_EQ(b.code_of(claim(R"({"psn_no":"370102198001011238","begndate":"x","medfee_sumamt":-1})")),
-            "invalid_psn_no");
+  EXPECT_EQ(
+      b.code_of(claim(R"({"psn_no":"370102198001011238","begndate":"x","medfee_sumamt":-1})")),
+      "invalid_psn_no");
   EXPECT_EQ(b.code_of(claim(R"({"begndate":"2021-13-01","medfee_sumamt":-1})")), "invalid_dates");
-  EXPECT_EQ(b.code_of(claim(R"({"begndate":"2019-12-31","medfee_sumamt":-1})")), "outside_plan_year");
+  EXPECT_EQ(b.code_of(claim(R"({"begndate":"2019-12-31","medfee_sumamt":-1})")),
+            "outside_plan_year");
   EXPECT_EQ(b.code_of(claim(R"({"medfee_sumamt":-1})")), "negative_amount");
   // A malformed record does not reserve its setl_id; the next valid one settles.
-  std::vector<json> r = b.run({claim(R"({"hosp_lv":9})"), claim("{}"), claim(R"({"medfee_sumamt":7})")});
+  std::vector<json> r =
+      b.run({claim(R"({"hosp_lv":9})"), claim("{}"), claim(R"({"medfee_sumamt":7})")});
   EXPECT_EQ(r[0]["error"], "malformed_record");
   EXPECT_EQ(r[1]["status"], "settled");
   EXPECT_EQ(r[2]["error"], "amounts_inconsistent");
@@ -154,7 +160,8 @@ TEST(ErrorCodes, HostileRecordsAreRejectedNotFatal) {
 
 TEST(ErrorCodes, EchoRules) {
   Batch b;
-  std::vector<json> r = b.run({"{oops", claim(R"({"setl_id":"","hosp_lv":0})"), claim(R"({"psn_no":5})"), "", "   "});
+  std::vector<json> r =
+      b.run({"{oops", claim(R"({"setl_id":"","hosp_lv":0})"), claim(R"({"psn_no":5})"), "", "   "});
   ASSERT_EQ(r.size(), 3u) << "blank lines produce no result";
   EXPECT_TRUE(r[0]["setl_id"].is_null());
   EXPECT_TRUE(r[0]["psn_no"].is_null());

@@ -69,7 +69,9 @@ Generated make(const std::string& plan_file, uint64_t seed, int invalid_per_10k,
   GenStats st;
   EXPECT_TRUE(generate(g.plan, o, &st).ok());
   EXPECT_TRUE(g.roll.load_persons_csv(slurp(g.dir / "persons.csv"), "persons.csv").ok());
-  EXPECT_TRUE(g.roll.load_enrollments_csv(slurp(g.dir / "enrollments.csv"), "enrollments.csv", g.plan).ok());
+  EXPECT_TRUE(
+      g.roll.load_enrollments_csv(slurp(g.dir / "enrollments.csv"), "enrollments.csv", g.plan)
+          .ok());
   return g;
 }
 
@@ -143,7 +145,8 @@ TEST_P(Properties, HoldOverGeneratedYear) {
   for (const std::string& line : in) {
     if (line.find("\"given\"") != std::string::npos) {
       json c = json::parse(line, nullptr, false);
-      if (c.is_object() && c["psn_no"].is_string()) given_by_upstream.insert(c["psn_no"].get<std::string>());
+      if (c.is_object() && c["psn_no"].is_string())
+        given_by_upstream.insert(c["psn_no"].get<std::string>());
     }
   }
   // No cap exceeded over the year; and the generator reaches the caps.
@@ -232,7 +235,8 @@ TEST_P(Properties, DeductiblesNeverExceeded) {
     c.begndate = r.begndate;
     c.enddate = r.enddate;
     c.amount = r.amount;
-    for (size_t b = 0; b < g.plan.buckets.size(); ++b) c.bucket[b] = rs.buckets[i * g.plan.buckets.size() + b];
+    for (size_t b = 0; b < g.plan.buckets.size(); ++b)
+      c.bucket[b] = rs.buckets[i * g.plan.buckets.size() + b];
     YearState& s = state[r.person];
     MedicalResult m = settle_medical(g.plan, g.roll, g.roll.person(r.person), c, &s, nullptr);
     ASSERT_EQ(m.code, Code::kOk);
@@ -249,11 +253,12 @@ TEST_P(Properties, DeductiblesNeverExceeded) {
 
 INSTANTIATE_TEST_SUITE_P(
     Plans, Properties,
-    ::testing::Combine(::testing::Values("shandong-2020-fupin.toml", "shandong-2024-huiminbao.toml"),
+    ::testing::Combine(::testing::Values("shandong-2020-fupin.toml",
+                                         "shandong-2024-huiminbao.toml"),
                        ::testing::Values(uint64_t{1}, uint64_t{2}, uint64_t{3})),
     [](const auto& i) {
-      return std::string(std::get<0>(i.param).find("2020") != std::string::npos ? "A" : "B") + "_seed" +
-             std::to_string(std::get<1>(i.param));
+      return std::string(std::get<0>(i.param).find("2020") != std::string::npos ? "A" : "B") +
+             "_seed" + std::to_string(std::get<1>(i.param));
     });
 
 }  // namespace

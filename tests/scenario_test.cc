@@ -43,11 +43,11 @@ Scenario read_scenario(const std::string& path) {
       continue;  // comments and blank lines before the first section
     }
     if (section != "plan" && section != "claims" && (line.empty() || line[0] == '#')) continue;
-    std::string* dst = section == "plan"      ? &s.plan_inline
-                       : section == "persons" ? &s.persons
+    std::string* dst = section == "plan"          ? &s.plan_inline
+                       : section == "persons"     ? &s.persons
                        : section == "enrollments" ? &s.enrollments
-                       : section == "claims" ? &s.claims
-                                             : &s.expected;
+                       : section == "claims"      ? &s.claims
+                                                  : &s.expected;
     *dst += line + "\n";
   }
   if (s.plan_path.empty() == s.plan_inline.empty())
@@ -57,7 +57,9 @@ Scenario read_scenario(const std::string& path) {
 
 namespace {
 
-std::string repo_root() { return HUIBAO_SOURCE_DIR; }
+std::string repo_root() {
+  return HUIBAO_SOURCE_DIR;
+}
 
 // Reports every mismatch of expected within actual under a JSON path.
 void match(const json& expected, const json& actual, const std::string& at,
@@ -97,9 +99,10 @@ class ScenarioTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ScenarioTest, SettlesAsExpected) {
   Scenario sc = read_scenario(GetParam());
-  Result<Plan> plan = sc.plan_inline.empty()
-                          ? load_plan(repo_root() + "/" + sc.plan_path)
-                          : load_plan_from_string(sc.plan_inline, sc.name + ".test", repo_root() + "/plans");
+  Result<Plan> plan =
+      sc.plan_inline.empty()
+          ? load_plan(repo_root() + "/" + sc.plan_path)
+          : load_plan_from_string(sc.plan_inline, sc.name + ".test", repo_root() + "/plans");
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   Roll roll;
   Status st = roll.load_persons_csv(sc.persons, "persons");
@@ -108,11 +111,10 @@ TEST_P(ScenarioTest, SettlesAsExpected) {
     st = roll.load_enrollments_csv(sc.enrollments, "enrollments", *plan);
     ASSERT_TRUE(st.ok()) << st.to_string();
   }
-  fs::path dir = fs::temp_directory_path() / ("huibao-scenario-" + sc.name + "-" + std::to_string(::getpid()));
+  fs::path dir =
+      fs::temp_directory_path() / ("huibao-scenario-" + sc.name + "-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  {
-    std::ofstream(dir / "claims.jsonl") << sc.claims;
-  }
+  { std::ofstream(dir / "claims.jsonl") << sc.claims; }
   std::vector<std::string> want = lines_of(sc.expected);
   std::string first_output;
   for (int threads : {1, 2}) {
@@ -133,14 +135,19 @@ TEST_P(ScenarioTest, SettlesAsExpected) {
       json e = json::parse(want[i]);
       json a = json::parse(got[i]);
       match(e, a, "result " + std::to_string(i + 1), &diffs);
-      for (const auto& d : diffs) ADD_FAILURE() << GetParam() << ": " << d << "\n  actual: " << got[i];
+      for (const auto& d : diffs)
+        ADD_FAILURE() << GetParam() << ": " << d << "\n  actual: " << got[i];
       // Every settled result balances, whatever the expectation lists.
       if (a["status"] == "settled" && !a["layers"].contains("accident")) {
         Fen f, h, p, m;
-        ASSERT_EQ(parse_decimal_string_fen(a["fund_pay_sumamt"].get<std::string>(), &f), AmountSyntax::kOk);
-        ASSERT_EQ(parse_decimal_string_fen(a["hosp_part_amt"].get<std::string>(), &h), AmountSyntax::kOk);
-        ASSERT_EQ(parse_decimal_string_fen(a["psn_part_amt"].get<std::string>(), &p), AmountSyntax::kOk);
-        ASSERT_EQ(parse_decimal_string_fen(a["medfee_sumamt"].get<std::string>(), &m), AmountSyntax::kOk);
+        ASSERT_EQ(parse_decimal_string_fen(a["fund_pay_sumamt"].get<std::string>(), &f),
+                  AmountSyntax::kOk);
+        ASSERT_EQ(parse_decimal_string_fen(a["hosp_part_amt"].get<std::string>(), &h),
+                  AmountSyntax::kOk);
+        ASSERT_EQ(parse_decimal_string_fen(a["psn_part_amt"].get<std::string>(), &p),
+                  AmountSyntax::kOk);
+        ASSERT_EQ(parse_decimal_string_fen(a["medfee_sumamt"].get<std::string>(), &m),
+                  AmountSyntax::kOk);
         EXPECT_EQ(f + h + p, m) << got[i];
       }
     }

@@ -37,7 +37,7 @@ std::string fen128_to_string(__int128 f) {
 
 namespace {
 
-constexpr size_t kBlockBytes = 16 << 20;  // claims read per block
+constexpr size_t kBlockBytes = 16 << 20;   // claims read per block
 constexpr size_t kWriteRecords = 1 << 16;  // results formatted per block
 
 int thread_count(const BatchOptions& o) {
@@ -70,14 +70,16 @@ bool blank(std::string_view s) {
 Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, int threads,
                     RecordSet* all) {
   int fd = ::open(o.claims_path.c_str(), O_RDONLY);
-  if (fd < 0) return Status(Code::kIoError, "cannot read claims file '" + o.claims_path + "': " + std::strerror(errno));
+  if (fd < 0)
+    return Status(Code::kIoError,
+                  "cannot read claims file '" + o.claims_path + "': " + std::strerror(errno));
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   off_t total = ::lseek(fd, 0, SEEK_END);
   ::lseek(fd, 0, SEEK_SET);
   std::vector<std::unique_ptr<ClaimParser>> parsers;
   for (int i = 0; i < threads; ++i) parsers.push_back(std::make_unique<ClaimParser>(plan, roll));
   std::unique_ptr<char[]> buf(new char[kBlockBytes + ClaimParser::kPadding]);
-  size_t have = 0;     // bytes in buf
+  size_t have = 0;  // bytes in buf
   bool eof = false;
   bool skipping = false;  // inside an over-long line
   uint64_t done_bytes = 0;
@@ -88,7 +90,8 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       if (n < 0) {
         if (errno == EINTR) continue;
         ::close(fd);
-        return Status(Code::kIoError, "read error on '" + o.claims_path + "': " + std::strerror(errno));
+        return Status(Code::kIoError,
+                      "read error on '" + o.claims_path + "': " + std::strerror(errno));
       }
       if (n == 0) eof = true;
       have += size_t(n);
@@ -156,8 +159,9 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
     for (auto& s : sets) all->append(std::move(s));
     if (all->records.size() > limits::kRecordsPerBatchMax) {
       ::close(fd);
-      return Status(Code::kLimitExceeded, "more than " + std::to_string(limits::kRecordsPerBatchMax) +
-                                      " records in one batch; split the file");
+      return Status(Code::kLimitExceeded, "more than " +
+                                              std::to_string(limits::kRecordsPerBatchMax) +
+                                              " records in one batch; split the file");
     }
     done_bytes += end;
     std::memmove(buf.get(), buf.get() + end, have - end);
@@ -165,7 +169,8 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
     if (o.progress && total > 0) {
       int pct = int(done_bytes * 100 / uint64_t(total));
       if (pct != last_pct) {
-        std::fprintf(stderr, "\rsettle: read %llu records (%d%%)", (unsigned long long)all->records.size(), pct);
+        std::fprintf(stderr, "\rsettle: read %llu records (%d%%)",
+                     (unsigned long long)all->records.size(), pct);
         last_pct = pct;
       }
     }
@@ -236,7 +241,8 @@ struct StateLayout {
   size_t layers, dgroups, cgroups;
   size_t size() const { return 2 * layers + dgroups + cgroups + 2; }
   void save(const YearState& s, Fen* out) const {
-    for (size_t l = 0; l < layers; ++l) out[l] = s.layer_paid[l], out[layers + l] = s.layer_cum_base[l];
+    for (size_t l = 0; l < layers; ++l)
+      out[l] = s.layer_paid[l], out[layers + l] = s.layer_cum_base[l];
     for (size_t g = 0; g < dgroups; ++g) out[2 * layers + g] = s.deductible_used[g];
     for (size_t g = 0; g < cgroups; ++g) out[2 * layers + dgroups + g] = s.cap_used[g];
     out[size() - 2] = s.accident_death_disability_paid;
@@ -244,7 +250,8 @@ struct StateLayout {
   }
   YearState load(const Fen* in) const {
     YearState s;
-    for (size_t l = 0; l < layers; ++l) s.layer_paid[l] = in[l], s.layer_cum_base[l] = in[layers + l];
+    for (size_t l = 0; l < layers; ++l)
+      s.layer_paid[l] = in[l], s.layer_cum_base[l] = in[layers + l];
     for (size_t g = 0; g < dgroups; ++g) s.deductible_used[g] = in[2 * layers + g];
     for (size_t g = 0; g < cgroups; ++g) s.cap_used[g] = in[2 * layers + dgroups + g];
     s.accident_death_disability_paid = in[size() - 2];
@@ -256,7 +263,8 @@ struct StateLayout {
 struct Settled {
   std::vector<Fen> pay;  // records * layers (accident: [0])
   std::vector<uint8_t> failed_layer;
-  std::unordered_map<uint32_t, std::pair<Fen, Fen>> exceeded;  // record -> (base, given); per thread
+  std::unordered_map<uint32_t, std::pair<Fen, Fen>>
+      exceeded;                // record -> (base, given); per thread
   std::vector<Fen> snapshots;  // records * layout.size(), when explaining
 };
 
@@ -297,7 +305,8 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
     cut[size_t(t)] = size_t(std::lower_bound(start.begin(), start.end(), want) - start.begin());
     cut[size_t(t)] = std::min(std::max(cut[size_t(t)], cut[size_t(t) - 1]), roll.size());
   }
-  std::vector<std::unordered_map<uint32_t, std::pair<Fen, Fen>>> exceeded(static_cast<size_t>(threads));
+  std::vector<std::unordered_map<uint32_t, std::pair<Fen, Fen>>> exceeded(
+      static_cast<size_t>(threads));
   parallel_for(threads, size_t(threads), [&](size_t t) {
     for (size_t p = cut[t]; p < cut[t + 1]; ++p) {
       uint32_t* first = order.data() + start[p];
@@ -323,12 +332,16 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
           out->failed_layer[i] = uint8_t(m.failed_layer);
           LayerTrace trace[limits::kLayersMax];
           YearState probe = state;
-          settle_medical(plan, roll, person, [&] {
-            MedicalClaim base_only = c;
-            base_only.given_mask &= (1u << m.failed_layer) - 1;
-            return base_only;
-          }(), &probe, trace);
-          exceeded[t].emplace(i, std::make_pair(trace[m.failed_layer].base, c.given[size_t(m.failed_layer)]));
+          settle_medical(
+              plan, roll, person,
+              [&] {
+                MedicalClaim base_only = c;
+                base_only.given_mask &= (1u << m.failed_layer) - 1;
+                return base_only;
+              }(),
+              &probe, trace);
+          exceeded[t].emplace(
+              i, std::make_pair(trace[m.failed_layer].base, c.given[size_t(m.failed_layer)]));
           continue;
         }
         std::copy(m.pay.begin(), m.pay.begin() + long(nl), pay);
@@ -375,7 +388,8 @@ void merge(BatchSummary* into, const BatchSummary& s) {
   into->settled += s.settled;
   into->settled_accident += s.settled_accident;
   for (size_t c = 0; c < into->rejected.size(); ++c) into->rejected[c] += s.rejected[c];
-  if (into->layer_total.size() < s.layer_total.size()) into->layer_total.resize(s.layer_total.size(), 0);
+  if (into->layer_total.size() < s.layer_total.size())
+    into->layer_total.resize(s.layer_total.size(), 0);
   for (size_t l = 0; l < s.layer_total.size(); ++l) into->layer_total[l] += s.layer_total[l];
   into->accident_total += s.accident_total;
   into->medfee_sumamt += s.medfee_sumamt;
@@ -386,7 +400,8 @@ void merge(BatchSummary* into, const BatchSummary& s) {
 }
 
 void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const Settled& st,
-                  const StateLayout& layout, bool explain, size_t from, size_t to, std::string* out) {
+                  const StateLayout& layout, bool explain, size_t from, size_t to,
+                  std::string* out) {
   const size_t nl = plan.layers.size();
   std::vector<std::string> lines;
   LayerTrace trace[limits::kLayersMax];
@@ -441,7 +456,8 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
   if (Status s = parse_claims(plan, roll, o, threads, &rs); !s.ok()) return s;
   auto t1 = Clock::now();
   mark_duplicates(&rs);
-  const StateLayout layout{plan.layers.size(), plan.deductible_groups.size(), plan.cap_groups.size()};
+  const StateLayout layout{plan.layers.size(), plan.deductible_groups.size(),
+                           plan.cap_groups.size()};
   Settled st;
   settle_all(plan, roll, threads, o.explain, layout, &rs, &st);
   auto t2 = Clock::now();
@@ -450,7 +466,8 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
                  seconds(t0, t1), seconds(t1, t2), o.out_path.c_str());
 
   int fd = ::open(o.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status(Code::kIoError, "cannot write '" + o.out_path + "': " + std::strerror(errno));
+  if (fd < 0)
+    return Status(Code::kIoError, "cannot write '" + o.out_path + "': " + std::strerror(errno));
   const size_t n = rs.records.size();
   std::vector<std::string> bufs(static_cast<size_t>(threads));
   std::vector<BatchSummary> sums(static_cast<size_t>(threads));
@@ -468,7 +485,8 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
         ssize_t w = ::write(fd, p, left);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) {
-          write_status = Status(Code::kIoError, "write error on '" + o.out_path + "': " + std::strerror(errno));
+          write_status = Status(Code::kIoError,
+                                "write error on '" + o.out_path + "': " + std::strerror(errno));
           break;
         }
         p += w;
@@ -506,8 +524,9 @@ std::string format_summary(const Plan& plan, const BatchSummary& s) {
   std::string o;
   o += "plan            " + plan.id + "\n";
   o += "records         " + std::to_string(s.records) + "\n";
-  o += "settled         " + std::to_string(s.settled) + " (" + std::to_string(s.settled - s.settled_accident) +
-       " medical, " + std::to_string(s.settled_accident) + " accident)\n";
+  o += "settled         " + std::to_string(s.settled) + " (" +
+       std::to_string(s.settled - s.settled_accident) + " medical, " +
+       std::to_string(s.settled_accident) + " accident)\n";
   uint64_t rejected = s.records - s.settled;
   o += "rejected        " + std::to_string(rejected) + "\n";
   for (int c = 1; c <= kClaimRejectionCodes; ++c) {
@@ -524,13 +543,15 @@ std::string format_summary(const Plan& plan, const BatchSummary& s) {
          fen128_to_string(l < s.layer_total.size() ? s.layer_total[l] : 0) +
          (plan.layers[l].payer == Payer::kHospital ? "  (hospital)" : "") + "\n";
   }
-  if (plan.accident_product >= 0) o += "  accident      " + fen128_to_string(s.accident_total) + "\n";
+  if (plan.accident_product >= 0)
+    o += "  accident      " + fen128_to_string(s.accident_total) + "\n";
   o += "fund_pay_sumamt " + fen128_to_string(s.fund_pay_sumamt) + "\n";
   o += "hosp_part_amt   " + fen128_to_string(s.hosp_part_amt) + "\n";
   o += "psn_part_amt    " + fen128_to_string(s.psn_part_amt) + "\n";
   // Reimbursed (funds and hospital) over the policy-range cost, in 0.01 %.
   if (s.inscp_scp_amt > 0) {
-    __int128 bp = ((s.fund_pay_sumamt + s.hosp_part_amt) * 20000 + s.inscp_scp_amt) / (2 * s.inscp_scp_amt);
+    __int128 bp =
+        ((s.fund_pay_sumamt + s.hosp_part_amt) * 20000 + s.inscp_scp_amt) / (2 * s.inscp_scp_amt);
     std::string pct = fen128_to_string(bp);
     o += "reimbursed / policy-range cost  " + pct + "%\n";
   }

@@ -40,11 +40,13 @@ enum Field : int {
 };
 
 constexpr std::string_view kFieldNames[kFieldCount] = {
-    "setl_id",         "psn_no",          "kind",           "med_type",      "hosp_lv",
-    "fixmedins_code",  "begndate",        "enddate",        "medfee_sumamt", "fulamt_ownpay_amt",
-    "overlmt_selfpay", "preselfpay_amt",  "inscp_scp_amt",  "items",         "given",
-    "accident_date",   "cause",           "outcome",        "disability_grade",
-    "medical_amount",  "disaster_paid"};
+    "setl_id",           "psn_no",          "kind",
+    "med_type",          "hosp_lv",         "fixmedins_code",
+    "begndate",          "enddate",         "medfee_sumamt",
+    "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
+    "inscp_scp_amt",     "items",           "given",
+    "accident_date",     "cause",           "outcome",
+    "disability_grade",  "medical_amount",  "disaster_paid"};
 
 int field_of(std::string_view key) {
   // Switch on length first: a handful of compares per key.
@@ -55,8 +57,8 @@ int field_of(std::string_view key) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
 }
@@ -163,9 +165,8 @@ struct ClaimParser::Impl {
       malformed(std::string(name) + " must be an integer code");
       return false;
     }
-    if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        })) {
+    if (s.empty() || s.size() > 4 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       malformed(std::string(name) + " must be an integer code of at most 4 digits");
       return false;
     }
@@ -207,7 +208,8 @@ struct ClaimParser::Impl {
             std::string_view s;
             if (!read_string(fv, "items[].chrgitm_lv", &s)) return;
             it.lv = std::string(s);
-            if (it.lv.size() == 1 && it.lv[0] >= '0' && it.lv[0] <= '9') it.lv.insert(it.lv.begin(), '0');
+            if (it.lv.size() == 1 && it.lv[0] >= '0' && it.lv[0] <= '9')
+              it.lv.insert(it.lv.begin(), '0');
           } else {
             if (!read_code(fv, "items[].chrgitm_lv", &lv)) return;
             it.lv = std::to_string(lv);
@@ -244,7 +246,8 @@ struct ClaimParser::Impl {
       if (k.size() > 4 && k.substr(k.size() - 4) == "_pay")
         layer = plan.find_layer(k.substr(0, k.size() - 4));
       if (layer < 0) {
-        malformed("given key '" + std::string(k.substr(0, 40)) + "' is not <layer>_pay for a layer of plan " + plan.id);
+        malformed("given key '" + std::string(k.substr(0, 40)) +
+                  "' is not <layer>_pay for a layer of plan " + plan.id);
         return;
       }
       for (const GivenAmount& g : given) {
@@ -271,7 +274,7 @@ struct ClaimParser::Impl {
       }
       bool is_null = false;
       if (v.is_null().get(is_null)) return false;  // a token like `nul` is not JSON
-      if (is_null) continue;  // null counts as missing
+      if (is_null) continue;                       // null counts as missing
       present |= 1u << fi;
       switch (fi) {
         case kSetlId:
@@ -309,7 +312,8 @@ struct ClaimParser::Impl {
   void require(std::initializer_list<int> fields) {
     for (int f : fields) {
       if (!has(f)) {
-        malformed("required field " + std::string(kFieldNames[f]) + " is missing, null or of the wrong type");
+        malformed("required field " + std::string(kFieldNames[f]) +
+                  " is missing, null or of the wrong type");
         return;
       }
     }
@@ -330,15 +334,17 @@ struct ClaimParser::Impl {
       out->messages.emplace(index, std::move(msg));
     };
     if (line.size() > limits::kClaimLineBytesMax) {
-      reject(Code::kMalformedRecord, "line longer than " + std::to_string(limits::kClaimLineBytesMax) + " bytes");
+      reject(Code::kMalformedRecord,
+             "line longer than " + std::to_string(limits::kClaimLineBytesMax) + " bytes");
       finish(r, out);
       return;
     }
     od::document doc;
     od::object obj;
-    bool json_ok = !parser.iterate(line.data(), line.size(), line.size() + kPadding).get(doc) &&
-                   !doc.get_object().get(obj) && read_fields(obj) &&
-                   doc.current_location().error() == sj::OUT_OF_BOUNDS;  // nothing trails the object
+    bool json_ok =
+        !parser.iterate(line.data(), line.size(), line.size() + kPadding).get(doc) &&
+        !doc.get_object().get(obj) && read_fields(obj) &&
+        doc.current_location().error() == sj::OUT_OF_BOUNDS;  // nothing trails the object
     if (!json_ok) {
       reject(Code::kMalformedRecord, "not a JSON object");
       finish(r, out);
@@ -356,8 +362,7 @@ struct ClaimParser::Impl {
     }
     check(r, out);
     if (!error.empty() && r.code == Code::kOk) r.code = Code::kMalformedRecord;
-    if (r.code != Code::kOk && !out->messages.count(index))
-      out->messages.emplace(index, error);
+    if (r.code != Code::kOk && !out->messages.count(index)) out->messages.emplace(index, error);
     finish(r, out);
   }
 
@@ -408,13 +413,16 @@ struct ClaimParser::Impl {
       malformed("unknown kind '" + std::string(kind.substr(0, 40)) + "' (medical or accident)");
     }
     if (!error.empty()) return;
-    if (text[kFixmedins].size() > limits::kFieldBytesMax || text[kCause].size() > limits::kFieldBytesMax)
-      return malformed("a text field is longer than " + std::to_string(limits::kFieldBytesMax) + " bytes");
+    if (text[kFixmedins].size() > limits::kFieldBytesMax ||
+        text[kCause].size() > limits::kFieldBytesMax)
+      return malformed("a text field is longer than " + std::to_string(limits::kFieldBytesMax) +
+                       " bytes");
 
     // 2. invalid_psn_no
     std::string_view psn = text[kPsnNo];
     if (!resident_id_checksum_ok(psn))
-      return reject(Code::kInvalidPsnNo, "psn_no is not 17 digits plus a check character that matches GB 11643");
+      return reject(Code::kInvalidPsnNo,
+                    "psn_no is not 17 digits plus a check character that matches GB 11643");
     // 3. unknown_person
     int64_t who = roll.find(psn);
     if (who < 0) return reject(Code::kUnknownPerson, "psn_no is not on the roll");
@@ -455,7 +463,8 @@ struct ClaimParser::Impl {
           return reject(Code::kNegativeAmount, plan.layers[g.layer].id + "_pay is negative");
       }
     } else {
-      if (fen[kMedicalAmount] < 0) return reject(Code::kNegativeAmount, "medical_amount is negative");
+      if (fen[kMedicalAmount] < 0)
+        return reject(Code::kNegativeAmount, "medical_amount is negative");
       if (fen[kDisasterPaid] < 0) return reject(Code::kNegativeAmount, "disaster_paid is negative");
     }
 
@@ -466,15 +475,15 @@ struct ClaimParser::Impl {
         return reject(Code::kAmountsInconsistent,
                       "medfee_sumamt " + fen_to_string(fen[kMedfee]) +
                           " != fulamt_ownpay_amt + overlmt_selfpay + preselfpay_amt + "
-                          "inscp_scp_amt = " + fen_to_string(parts));
+                          "inscp_scp_amt = " +
+                          fen_to_string(parts));
       __int128 level3 = 0;  // up to kItemsPerClaimMax amounts of N16,2: wider than int64
       for (const Item& it : items) {
         if (it.lv == "03") level3 += it.amount;
       }
       if (level3 > fen[kFulamt])
-        return reject(Code::kAmountsInconsistent,
-                      "chrgitm_lv 03 items exceed fulamt_ownpay_amt " +
-                          fen_to_string(fen[kFulamt]));
+        return reject(Code::kAmountsInconsistent, "chrgitm_lv 03 items exceed fulamt_ownpay_amt " +
+                                                      fen_to_string(fen[kFulamt]));
     }
   }
 
@@ -512,6 +521,8 @@ ClaimParser::ClaimParser(const Plan& plan, const Roll& roll)
     : impl_(std::make_unique<Impl>(plan, roll)) {}
 ClaimParser::~ClaimParser() = default;
 
-void ClaimParser::parse(std::string_view line, RecordSet* out) { impl_->parse(line, out); }
+void ClaimParser::parse(std::string_view line, RecordSet* out) {
+  impl_->parse(line, out);
+}
 
 }  // namespace huibao

@@ -26,7 +26,7 @@ struct Record {
   const char* cause = nullptr;
   uint64_t setl_hash = 0;
   uint32_t person = 0;
-  uint32_t given_first = 0;   // RecordSet::given
+  uint32_t given_first = 0;  // RecordSet::given
   uint16_t setl_len = 0;
   uint16_t cause_len = 0;
   uint8_t psn_len = 0;
@@ -55,7 +55,7 @@ struct GivenAmount {
 struct RecordSet {
   std::vector<Record> records;
   std::vector<GivenAmount> given;
-  std::vector<Fen> buckets;  // records.size() * plan.buckets.size()
+  std::vector<Fen> buckets;                            // records.size() * plan.buckets.size()
   std::unordered_map<uint32_t, std::string> messages;  // rejected record -> message
   std::vector<std::unique_ptr<char[]>> arenas;
   size_t arena_used = 0, arena_size = 0;

@@ -11,7 +11,7 @@ namespace huibao {
 struct ResultView {
   const Plan* plan = nullptr;
   const Record* record = nullptr;
-  Code error = Code::kOk;     // kOk: settled
+  Code error = Code::kOk;    // kOk: settled
   std::string message;       // when rejected
   const Fen* pay = nullptr;  // per plan layer (accident: [0])
   const std::vector<std::string>* explain = nullptr;

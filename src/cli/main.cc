@@ -1,7 +1,7 @@
 // huibao command line: `settle` (batch settlement, file to file), `gen`
 // (synthetic data for a plan) and `plan check`.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -46,8 +46,8 @@ long peak_rss_kib() {
   return -1;
 }
 
-int run_settle(const std::string& plan_path, const std::string& persons, const std::string& enrollments,
-               BatchOptions opts, bool quiet) {
+int run_settle(const std::string& plan_path, const std::string& persons,
+               const std::string& enrollments, BatchOptions opts, bool quiet) {
   auto t0 = std::chrono::steady_clock::now();
   Result<Plan> plan = load_plan(plan_path);
   if (!plan.ok()) return fail(plan.status());
@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
   settle->add_option("--out", out, "results.jsonl to write")->required();
   settle->add_flag("--no-explain", no_explain, "leave out the per-layer explanation lines");
   settle->add_option("--threads", opts.threads, "worker threads (default: one per core)");
-  settle->add_flag("--progress", progress, "progress on stderr (default when stderr is a terminal)");
+  settle->add_flag("--progress", progress,
+                   "progress on stderr (default when stderr is a terminal)");
   settle->add_flag("--quiet", quiet, "print no summary");
 
   GenOptions gen;
@@ -128,10 +129,12 @@ int main(int argc, char** argv) {
     if (!plan.ok()) return fail(plan.status());
     GenStats st;
     if (Status s = generate(*plan, gen, &st); !s.ok()) return fail(s);
-    std::printf("generated %llu persons, %llu enrolments, %llu claim records (%llu accident, %llu invalid) in %s\n",
-                (unsigned long long)st.persons, (unsigned long long)st.enrollments,
-                (unsigned long long)st.claims, (unsigned long long)st.accident,
-                (unsigned long long)st.invalid, gen.dir.c_str());
+    std::printf(
+        "generated %llu persons, %llu enrolments, %llu claim records (%llu accident, %llu invalid) "
+        "in %s\n",
+        (unsigned long long)st.persons, (unsigned long long)st.enrollments,
+        (unsigned long long)st.claims, (unsigned long long)st.accident,
+        (unsigned long long)st.invalid, gen.dir.c_str());
     return 0;
   }
   if (pc->parsed()) {
@@ -139,7 +142,8 @@ int main(int argc, char** argv) {
     if (!plan.ok()) return fail(plan.status());
     std::printf("%s: plan %s, %s..%s, %zu layers, %zu products: ok\n", check_path.c_str(),
                 plan->id.c_str(), date_to_string(plan->period_begin).c_str(),
-                date_to_string(plan->period_end).c_str(), plan->layers.size(), plan->products.size());
+                date_to_string(plan->period_end).c_str(), plan->layers.size(),
+                plan->products.size());
     return 0;
   }
   return 0;

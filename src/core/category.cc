@@ -5,9 +5,8 @@
 namespace huibao {
 namespace {
 constexpr std::array<std::string_view, kCategoryCount> kNames = {
-    "poverty",   "instant_aid", "tekun",  "dibao",
-    "dibao_edge", "monitor",    "severe_disability", "orphan",
-    "unsupported_child"};
+    "poverty", "instant_aid",      "tekun", "dibao", "dibao_edge", "monitor", "severe_disability",
+    "orphan",  "unsupported_child"};
 }  // namespace
 
 int category_index(std::string_view name) {
@@ -17,7 +16,9 @@ int category_index(std::string_view name) {
   return -1;
 }
 
-std::string_view category_name(int index) { return kNames[static_cast<size_t>(index)]; }
+std::string_view category_name(int index) {
+  return kNames[static_cast<size_t>(index)];
+}
 
 std::string_view category_vocabulary() {
   return "poverty, instant_aid, tekun, dibao, dibao_edge, monitor, severe_disability, orphan, "

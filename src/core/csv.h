@@ -2,9 +2,9 @@
 // commas, optionally quoted with "" as an escaped quote; lines end with LF or
 // CR LF. It never allocates per field unless a field holds escaped quotes.
 #pragma once
+#include <deque>
 #include <string>
 #include <string_view>
-#include <deque>
 #include <vector>
 
 namespace huibao {

@@ -6,7 +6,9 @@ namespace huibao {
 namespace {
 
 TEST(Csv, QuotesCrlfAndBlankLines) {
-  CsvReader r("\xEF\xBB\xBF" "a,b,c\r\n\r\n\"x,1\",\"say \"\"hi\"\"\",\n1,2,3");
+  CsvReader r(
+      "\xEF\xBB\xBF"
+      "a,b,c\r\n\r\n\"x,1\",\"say \"\"hi\"\"\",\n1,2,3");
   std::vector<std::string_view> f;
   std::string err;
   ASSERT_TRUE(r.next(&f, &err));

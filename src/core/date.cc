@@ -12,9 +12,13 @@ int32_t days_from_civil(int y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int>(doe) - 719468;
 }
 
-inline bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+inline bool leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
-inline int digit(char c) { return (c >= '0' && c <= '9') ? c - '0' : -1; }
+inline int digit(char c) {
+  return (c >= '0' && c <= '9') ? c - '0' : -1;
+}
 
 bool read_int(std::string_view s, size_t pos, size_t len, int* out) {
   int v = 0;

@@ -24,7 +24,9 @@ constexpr std::array<std::string_view, 14> kNames = {
 };
 }  // namespace
 
-std::string_view code_name(Code c) { return kNames[static_cast<size_t>(c)]; }
+std::string_view code_name(Code c) {
+  return kNames[static_cast<size_t>(c)];
+}
 
 bool code_from_name(std::string_view name, Code* out) {
   for (size_t i = 0; i < kNames.size(); ++i) {

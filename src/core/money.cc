@@ -30,7 +30,9 @@ Fen sub_checked(Fen a, Fen b) {
 }
 
 namespace {
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Accumulates a digit into an int128 mantissa, saturating far above any legal
 // amount so that huge inputs are reported as out of range, not wrapped.

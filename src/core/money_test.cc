@@ -56,7 +56,7 @@ TEST(Money, DecimalStrings) {
 }
 
 TEST(Money, RoundsHalfUpOnce) {
-  EXPECT_EQ(apply_rate_half_up(1, Rate{500'000}), 1);      // 0.5 fen -> 1
+  EXPECT_EQ(apply_rate_half_up(1, Rate{500'000}), 1);  // 0.5 fen -> 1
   EXPECT_EQ(apply_rate_half_up(1, Rate{499'999}), 0);
   EXPECT_EQ(apply_rate_half_up(333, Rate{650'000}), 216);  // 216.45
   EXPECT_EQ(apply_rate_half_up(3, Rate{650'000}), 2);      // 1.95

@@ -4,7 +4,9 @@ namespace huibao {
 namespace {
 constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
 constexpr char kCheck[] = "10X98765432";
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 }  // namespace
 
 char resident_id_check_char(std::string_view first17) {
@@ -28,7 +30,9 @@ bool resident_id_birth_date(std::string_view id, Date* out) {
   return parse_date_compact(id.substr(6, 8), out);
 }
 
-char resident_id_gender(std::string_view id) { return ((id[16] - '0') % 2 == 1) ? 'M' : 'F'; }
+char resident_id_gender(std::string_view id) {
+  return ((id[16] - '0') % 2 == 1) ? 'M' : 'F';
+}
 
 bool is_shandong_admdvs(std::string_view c) {
   if (c.size() != 6) return false;

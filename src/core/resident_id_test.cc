@@ -9,9 +9,9 @@ TEST(ResidentId, CheckCharacter) {
   EXPECT_EQ(resident_id_check_char("37010219800101123"), '7');
   EXPECT_TRUE(resident_id_checksum_ok("370102198001011237"));
   EXPECT_FALSE(resident_id_checksum_ok("370102198001011238"));
-  EXPECT_FALSE(resident_id_checksum_ok("37010219800101123"));     // 17 chars
-  EXPECT_FALSE(resident_id_checksum_ok("3701021980010112377"));   // 19 chars
-  EXPECT_FALSE(resident_id_checksum_ok("37010219800101123x"));    // lowercase x
+  EXPECT_FALSE(resident_id_checksum_ok("37010219800101123"));    // 17 chars
+  EXPECT_FALSE(resident_id_checksum_ok("3701021980010112377"));  // 19 chars
+  EXPECT_FALSE(resident_id_checksum_ok("37010219800101123x"));   // lowercase x
   EXPECT_FALSE(resident_id_checksum_ok("3701021980010A1237"));
   // An id whose check character is X.
   std::string first = "11010519491231002";

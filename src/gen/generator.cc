@@ -37,7 +37,9 @@ class Rng {
     return r;
   }
   // Uniform in [0, n).
-  uint64_t below(uint64_t n) { return uint64_t((static_cast<unsigned __int128>(next()) * n) >> 64); }
+  uint64_t below(uint64_t n) {
+    return uint64_t((static_cast<unsigned __int128>(next()) * n) >> 64);
+  }
   int64_t between(int64_t lo, int64_t hi) { return lo + int64_t(below(uint64_t(hi - lo + 1))); }
   bool chance(int per_10k) { return below(10000) < uint64_t(per_10k); }
 
@@ -90,7 +92,8 @@ std::string amount_json(Rng& r, Fen f) {
 std::string make_id(Rng& r, int admdvs, Date period_begin) {
   int y, m, d;
   date_to_ymd(Date{period_begin.days - int32_t(r.between(0, 95 * 365))}, &y, &m, &d);
-  std::string first17 = fmt::format("{:06d}{:04d}{:02d}{:02d}{:03d}", admdvs, y, m, d, r.below(1000));
+  std::string first17 =
+      fmt::format("{:06d}{:04d}{:02d}{:02d}{:03d}", admdvs, y, m, d, r.below(1000));
   return first17 + resident_id_check_char(first17);
 }
 
@@ -100,11 +103,12 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
   *stats = GenStats{};
   ::mkdir(o.dir.c_str(), 0755);
   auto open = [&](const char* name) {
-    return std::unique_ptr<std::FILE, int (*)(std::FILE*)>(std::fopen((o.dir + "/" + name).c_str(), "wb"),
-                                                        &std::fclose);
+    return std::unique_ptr<std::FILE, int (*)(std::FILE*)>(
+        std::fopen((o.dir + "/" + name).c_str(), "wb"), &std::fclose);
   };
   auto fp = open("persons.csv"), fe = open("enrollments.csv"), fc = open("claims.jsonl");
-  if (!fp || !fe || !fc) return Status(Code::kIoError, "cannot write into directory '" + o.dir + "'");
+  if (!fp || !fe || !fc)
+    return Status(Code::kIoError, "cannot write into directory '" + o.dir + "'");
   Rng rng(o.seed);
   const int year_days = plan.period_end.days - plan.period_begin.days + 1;
 
@@ -131,7 +135,8 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
     Out out(fp.get());
     fmt::format_to(std::back_inserter(out.buf()),
                    "psn_no,psn_name,gend,brdy,admdvs,insutype,categories,preexisting\n");
-    static constexpr const char* kSurnames[] = {"王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "孙", "马"};
+    static constexpr const char* kSurnames[] = {"王", "李", "张", "刘", "陈", "杨",
+                                                "赵", "黄", "周", "吴", "孙", "马"};
     for (uint64_t i = 0; i < o.persons; ++i) {
       int admdvs = 370000 + int(rng.between(1, 17)) * 100 + int(rng.between(1, 12));
       std::string id;
@@ -149,9 +154,11 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
           cats += category_name(c);
           uint64_t dated = rng.below(10);
           if (dated < 2) {  // added mid-year
-            cats += "@" + date_to_string(Date{plan.period_begin.days + int32_t(rng.below(uint64_t(year_days)))});
+            cats += "@" + date_to_string(Date{plan.period_begin.days +
+                                              int32_t(rng.below(uint64_t(year_days)))});
           } else if (dated == 2) {  // dated before the plan year
-            cats += "@" + date_to_string(Date{plan.period_begin.days - int32_t(rng.between(1, 900))});
+            cats +=
+                "@" + date_to_string(Date{plan.period_begin.days - int32_t(rng.between(1, 900))});
           }
         }
       }
@@ -176,7 +183,8 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
       for (const GenPerson& p : people) {
         if (!rng.chance(3500)) continue;
         Date begin = plan.period_begin;
-        if (rng.chance(2000)) begin = Date{plan.period_begin.days + int32_t(rng.below(uint64_t(year_days)))};
+        if (rng.chance(2000))
+          begin = Date{plan.period_begin.days + int32_t(rng.below(uint64_t(year_days)))};
         fmt::format_to(std::back_inserter(out.buf()), "{},{},{},{},{}\n", p.id, prod.id,
                        date_to_string(begin), date_to_string(plan.period_end), rng.below(5));
         ++stats->enrollments;
@@ -192,18 +200,20 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
   }
   std::vector<std::string> list_codes;
   for (const ItemBucket& b : plan.buckets) {
-    for (const auto& [code, spans] : plan.drug_lists[size_t(b.drug_list)].codes) list_codes.push_back(code);
+    for (const auto& [code, spans] : plan.drug_lists[size_t(b.drug_list)].codes)
+      list_codes.push_back(code);
   }
   std::sort(list_codes.begin(), list_codes.end());
   // A layer whose base is one claim field can be given by an upstream system.
   int givable = -1;
   for (size_t l = 0; l < plan.layers.size() && givable < 0; ++l) {
     const Expr& b = plan.layers[l].base;
-    if (b.terms.size() == 1 && b.terms[0].coeff == 1 && b.terms[0].source < kClaimFieldCount) givable = int(l);
+    if (b.terms.size() == 1 && b.terms[0].coeff == 1 && b.terms[0].source < kClaimFieldCount)
+      givable = int(l);
   }
-  static constexpr const char* kCauses[] = {"traffic", "fall", "natural_disaster", "drowning",
-                                            "gas_poisoning", "explosion", "fire", "electric_shock",
-                                            "animal_bite", "sports"};
+  static constexpr const char* kCauses[] = {
+      "traffic",   "fall", "natural_disaster", "drowning",    "gas_poisoning",
+      "explosion", "fire", "electric_shock",   "animal_bite", "sports"};
   Out out(fc.get());
   std::vector<std::string> used_setl;
   auto person_for_claim = [&]() -> const GenPerson& {
@@ -222,11 +232,13 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
     if (invalid > 0) ++stats->invalid;
     switch (invalid) {
       case 1:
-        fmt::format_to(std::back_inserter(b), "{{\"setl_id\":\"{}\",\"psn_no\":\"{}\",\"med_type\":21,\n", setl, psn);
+        fmt::format_to(std::back_inserter(b),
+                       "{{\"setl_id\":\"{}\",\"psn_no\":\"{}\",\"med_type\":21,\n", setl, psn);
         out.maybe_flush();
         continue;
       case 2:  // required field missing
-        fmt::format_to(std::back_inserter(b), "{{\"setl_id\":\"{}\",\"psn_no\":\"{}\",\"med_type\":21}}\n", setl, psn);
+        fmt::format_to(std::back_inserter(b),
+                       "{{\"setl_id\":\"{}\",\"psn_no\":\"{}\",\"med_type\":21}}\n", setl, psn);
         continue;
       case 3:
         psn[17] = psn[17] == '0' ? '1' : '0';
@@ -253,24 +265,35 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
       ++stats->accident;
       uint64_t kind = rng.below(10);
       const char* cause = kCauses[rng.below(10)];
-      std::string disaster = rng.chance(5000) ? fmt::format(",\"disaster_paid\":{}", fen_to_string(rng.between(0, 40'000'00))) : "";
+      std::string disaster =
+          rng.chance(5000)
+              ? fmt::format(",\"disaster_paid\":{}", fen_to_string(rng.between(0, 40'000'00)))
+              : "";
       std::string body;
-      if (kind == 0) body = "\"outcome\":\"death\"";
-      else if (kind <= 2) body = fmt::format("\"outcome\":\"disability\",\"disability_grade\":{}", rng.between(1, 10));
-      else body = fmt::format("\"outcome\":\"medical\",\"medical_amount\":{}", fen_to_string(rng.between(50'00, 12'000'00)));
+      if (kind == 0)
+        body = "\"outcome\":\"death\"";
+      else if (kind <= 2)
+        body =
+            fmt::format("\"outcome\":\"disability\",\"disability_grade\":{}", rng.between(1, 10));
+      else
+        body = fmt::format("\"outcome\":\"medical\",\"medical_amount\":{}",
+                           fen_to_string(rng.between(50'00, 12'000'00)));
       fmt::format_to(std::back_inserter(b),
-                     "{{\"kind\":\"accident\",\"setl_id\":\"{}\",\"psn_no\":\"{}\",\"accident_date\":\"{}\",\"cause\":\"{}\",{}{}}}\n",
+                     "{{\"kind\":\"accident\",\"setl_id\":\"{}\",\"psn_no\":\"{}\",\"accident_"
+                     "date\":\"{}\",\"cause\":\"{}\",{}{}}}\n",
                      setl, psn, date_to_string(begn), cause, body, disaster);
       used_setl.push_back(setl);
       out.maybe_flush();
       continue;
     }
     int med_type = med_types.empty() ? 21 : med_types[rng.below(med_types.size())];
-    if (rng.below(3) != 0 && (med_type < 21 || med_type > 24)) med_type = 21;  // inpatient dominates
+    if (rng.below(3) != 0 && (med_type < 21 || med_type > 24))
+      med_type = 21;                     // inpatient dominates
     if (rng.chance(100)) med_type = 11;  // general outpatient: no layer covers it
     int lv = int(rng.between(1, 3));
     Fen total = claim_total(rng);
-    if (med_type == 14 || med_type == 41) total = std::min<Fen>(total, rng.between(100'00, 60'000'00));
+    if (med_type == 14 || med_type == 41)
+      total = std::min<Fen>(total, rng.between(100'00, 60'000'00));
     Fen ful = total * Fen(rng.below(16)) / 100;
     Fen over = total * Fen(rng.below(4)) / 100;
     Fen pre = total * Fen(rng.below(11)) / 100;
@@ -286,7 +309,8 @@ Status generate(const Plan& plan, const GenOptions& o, GenStats* stats) {
     if (givable >= 0 && rng.chance(200)) {
       Fen base = plan.layers[size_t(givable)].base.terms[0].source == kInscpScpAmt ? inscp : total;
       Fen g = invalid == 11 ? base + 100 : base / 2;
-      given = fmt::format(",\"given\":{{\"{}_pay\":{}}}", plan.layers[size_t(givable)].id, fen_to_string(g));
+      given = fmt::format(",\"given\":{{\"{}_pay\":{}}}", plan.layers[size_t(givable)].id,
+                          fen_to_string(g));
     } else if (invalid == 11 && givable >= 0) {
       given = fmt::format(",\"given\":{{\"{}_pay\":{}}}", plan.layers[size_t(givable)].id,
                           fen_to_string(inscp + 1));

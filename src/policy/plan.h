@@ -27,7 +27,7 @@ enum ClaimField : uint8_t {
   kInscpScpAmt,
   kClaimFieldCount
 };
-inline constexpr int kSourceBucket0 = kClaimFieldCount;                            // item buckets
+inline constexpr int kSourceBucket0 = kClaimFieldCount;                          // item buckets
 inline constexpr int kSourceLayer0 = kSourceBucket0 + int(limits::kBucketsMax);  // layers
 inline constexpr int kSourceCount = kSourceLayer0 + int(limits::kLayersMax);
 
@@ -74,7 +74,7 @@ struct Rule {
   bool has_annual_deductible = false;
   Fen annual_deductible = 0;  // the layer's own annual deductible
   bool has_cap = false;
-  Fen cap = 0;  // the layer's own annual cap
+  Fen cap = 0;                    // the layer's own annual cap
   std::vector<Segment> segments;  // non-empty: cumulative annual segments
   bool topup = false;             // pay round(topup_rate * topup_of) - topup_less
   Rate topup_rate;
@@ -89,7 +89,7 @@ struct Layer {
   Payer payer = Payer::kFund;
   Expr base;
   Conditions applies;
-  std::vector<Rule> rules;  // at least one
+  std::vector<Rule> rules;    // at least one
   int deductible_group = -1;  // shared (declared) or the layer's own annual deductible
   int cap_group = -1;         // a shared annual cap, in addition to the rule's own cap
 };

@@ -15,9 +15,8 @@
 namespace huibao {
 
 std::string_view claim_field_name(int field) {
-  static constexpr std::string_view kNames[] = {"medfee_sumamt", "fulamt_ownpay_amt",
-                                                "overlmt_selfpay", "preselfpay_amt",
-                                                "inscp_scp_amt"};
+  static constexpr std::string_view kNames[] = {
+      "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"};
   return kNames[field];
 }
 
@@ -58,8 +57,8 @@ class Loader {
 
   Plan load(const toml::table& root) {
     plan_.source = source_;
-    check_keys(root, "the plan file", {"plan", "product", "drug_list", "bucket", "deductible", "cap",
-                                       "layer"});
+    check_keys(root, "the plan file",
+               {"plan", "product", "drug_list", "bucket", "deductible", "cap", "layer"});
     const toml::table& p = require_table(root, "plan", root, "the plan file");
     check_keys(p, "[plan]", {"id", "name", "begin", "end", "med_types"});
     plan_.id = require_string(p, "id", "[plan]");
@@ -100,8 +99,8 @@ class Loader {
     }
   }
 
-  const toml::table& require_table(const toml::table& t, std::string_view key,
-                                   const toml::node& at, const std::string& where) {
+  const toml::table& require_table(const toml::table& t, std::string_view key, const toml::node& at,
+                                   const std::string& where) {
     const toml::node* n = t.get(key);
     if (n == nullptr) fail(at, where + ": missing [" + std::string(key) + "] table");
     if (!n->is_table()) fail(*n, where + ": '" + std::string(key) + "' must be a table");
@@ -144,7 +143,8 @@ class Loader {
     }
     if (kind == "source") {
       for (int f = 0; f < kClaimFieldCount; ++f) {
-        if (claim_field_name(f) == id) fail(*t.get("id"), where + ": id '" + id + "' is a claim amount");
+        if (claim_field_name(f) == id)
+          fail(*t.get("id"), where + ": id '" + id + "' is a claim amount");
       }
     }
     if (!names_.insert(std::string(kind) + ":" + id).second)
@@ -182,10 +182,12 @@ class Loader {
       if (parse_decimal_string_fen(**s, &f) == AmountSyntax::kOk && f >= 0) return f;
     }
     if (n.is_floating_point())
-      fail(n, what + " must be an integer number of yuan or a string such as \"1234.50\" "
-                     "(floating point is not exact)");
-    fail(n, what + " must be a non-negative amount: an integer number of yuan or a string such "
-                   "as \"1234.50\"");
+      fail(n, what +
+                  " must be an integer number of yuan or a string such as \"1234.50\" "
+                  "(floating point is not exact)");
+    fail(n, what +
+                " must be a non-negative amount: an integer number of yuan or a string such "
+                "as \"1234.50\"");
   }
 
   Rate rate_of(const toml::node& n, const std::string& what) {
@@ -277,7 +279,8 @@ class Loader {
         c->hosp_lv_mask |= uint8_t(1u << v);
       }
     }
-    if (auto n = t.get("categories")) c->categories_any = categories_of(*n, where + ": 'categories'");
+    if (auto n = t.get("categories"))
+      c->categories_any = categories_of(*n, where + ": 'categories'");
     if (auto n = t.get("preexisting")) {
       auto b = n->as_boolean();
       if (!b) fail(*n, where + ": 'preexisting' must be true or false");
@@ -327,8 +330,9 @@ class Loader {
 
   void load_accident_terms(const toml::table& t, const std::string& where, AccidentTerms* a) {
     std::string w = where + " accident";
-    check_keys(t, w, {"death", "disability", "disability_grade_rates", "death_disability_limit",
-                      "medical_limit", "disaster_first_causes"});
+    check_keys(t, w,
+               {"death", "disability", "disability_grade_rates", "death_disability_limit",
+                "medical_limit", "disaster_first_causes"});
     auto need = [&](std::string_view k) -> const toml::node& {
       const toml::node* n = t.get(k);
       if (n == nullptr) fail(t, w + ": missing '" + std::string(k) + "'");
@@ -397,7 +401,8 @@ class Loader {
       if (s.to < s.from) bad("effective_to is before effective_from");
       auto& spans = d.codes[std::string(f[0])];
       for (const auto& o : spans) {
-        if (s.from <= o.to && o.from <= s.to) bad("code '" + std::string(f[0]) + "' has overlapping date ranges");
+        if (s.from <= o.to && o.from <= s.to)
+          bad("code '" + std::string(f[0]) + "' has overlapping date ranges");
       }
       spans.push_back(s);
     }
@@ -435,8 +440,9 @@ class Loader {
 
   void load_deductible(const toml::table& t) {
     std::string where = "[[deductible]]";
-    check_keys(t, where, {"id", "name", "amount", "by_category", "less_per_prior_year",
-                          "prior_years_max", "prior_years_product", "floor"});
+    check_keys(t, where,
+               {"id", "name", "amount", "by_category", "less_per_prior_year", "prior_years_max",
+                "prior_years_product", "floor"});
     DeductibleGroup g;
     g.id = require_id(t, where, "deductible");
     where = "deductible '" + g.id + "'";
@@ -464,7 +470,8 @@ class Loader {
       const toml::node* m = t.get("prior_years_max");
       const toml::node* p = t.get("prior_years_product");
       if (m == nullptr || p == nullptr)
-        fail(*n, where + ": 'less_per_prior_year' needs 'prior_years_max' and 'prior_years_product'");
+        fail(*n,
+             where + ": 'less_per_prior_year' needs 'prior_years_max' and 'prior_years_product'");
       auto mi = m->as_integer();
       if (!mi || **mi < 0 || **mi > 100) fail(*m, where + ": 'prior_years_max' must be 0..100");
       g.prior_years_max = int(**mi);
@@ -508,14 +515,14 @@ class Loader {
         ++pos;
         parse_sum(sign);
         skip();
-        if (pos >= text.size() || text[pos] != ')') fail(n, what + ": missing ')' in \"" + std::string(text) + "\"");
+        if (pos >= text.size() || text[pos] != ')')
+          fail(n, what + ": missing ')' in \"" + std::string(text) + "\"");
         ++pos;
         return;
       }
       size_t start = pos;
-      while (pos < text.size() &&
-             ((text[pos] >= 'a' && text[pos] <= 'z') || (text[pos] >= '0' && text[pos] <= '9') ||
-              text[pos] == '_'))
+      while (pos < text.size() && ((text[pos] >= 'a' && text[pos] <= 'z') ||
+                                   (text[pos] >= '0' && text[pos] <= '9') || text[pos] == '_'))
         ++pos;
       std::string name(text.substr(start, pos - start));
       if (name.empty())
@@ -567,7 +574,9 @@ class Loader {
 
   // ---- layers ----
   void rule_params(const toml::table& t, const std::string& where, Rule* r, size_t layer_index) {
-    if (auto n = t.get("rate")) r->rate = by_level<Rate>(*n, where + ": 'rate'", [&](auto& v, auto w) { return rate_of(v, w); });
+    if (auto n = t.get("rate"))
+      r->rate =
+          by_level<Rate>(*n, where + ": 'rate'", [&](auto& v, auto w) { return rate_of(v, w); });
     if (auto n = t.get("deductible_per_claim"))
       r->deductible_per_claim = by_level<Fen>(*n, where + ": 'deductible_per_claim'",
                                               [&](auto& v, auto w) { return amount_of(v, w); });
@@ -604,7 +613,8 @@ class Loader {
     }
     if (auto n = t.get("topup")) {
       const toml::table* tt = n->as_table();
-      if (tt == nullptr) fail(*n, where + ": 'topup' must be { of = expr, rate = \"%\", less = expr }");
+      if (tt == nullptr)
+        fail(*n, where + ": 'topup' must be { of = expr, rate = \"%\", less = expr }");
       check_keys(*tt, where + " topup", {"of", "rate", "less"});
       if (!tt->get("of") || !tt->get("rate") || !tt->get("less"))
         fail(*n, where + ": 'topup' needs 'of', 'rate' and 'less'");
@@ -618,8 +628,7 @@ class Loader {
   void validate_rule(const toml::node& at, const std::string& where, const Rule& r, bool has_rate,
                      bool shared_deductible) {
     int modes = (has_rate ? 1 : 0) + (!r.segments.empty() ? 1 : 0) + (r.topup ? 1 : 0);
-    if (modes != 1)
-      fail(at, where + ": give exactly one of 'rate', 'segments' or 'topup'");
+    if (modes != 1) fail(at, where + ": give exactly one of 'rate', 'segments' or 'topup'");
     bool has_deductible = r.has_annual_deductible || shared_deductible ||
                           std::any_of(r.deductible_per_claim.begin(), r.deductible_per_claim.end(),
                                       [](Fen f) { return f != 0; });
@@ -633,10 +642,10 @@ class Loader {
   void load_layer(const toml::table& t) {
     static const std::vector<std::string_view> kParamKeys = {
         "rate", "deductible_per_claim", "annual_deductible", "cap", "segments", "topup"};
-    static const std::vector<std::string_view> kCondKeys = {
-        "med_types", "insutypes", "hosp_lvs", "categories", "preexisting"};
-    std::vector<std::string_view> layer_keys = {"id", "name", "payer", "base", "deductible",
-                                                "cap_group", "product", "rule"};
+    static const std::vector<std::string_view> kCondKeys = {"med_types", "insutypes", "hosp_lvs",
+                                                            "categories", "preexisting"};
+    std::vector<std::string_view> layer_keys = {"id",         "name",      "payer",   "base",
+                                                "deductible", "cap_group", "product", "rule"};
     layer_keys.insert(layer_keys.end(), kParamKeys.begin(), kParamKeys.end());
     layer_keys.insert(layer_keys.end(), kCondKeys.begin(), kCondKeys.end());
     std::string where = "[[layer]]";
@@ -648,7 +657,8 @@ class Loader {
     Layer L;
     L.id = require_id(t, where, "source");
     where = "layer '" + L.id + "'";
-    if (L.id == "accident") fail(*t.get("id"), where + ": 'accident' is reserved for accident cases");
+    if (L.id == "accident")
+      fail(*t.get("id"), where + ": 'accident' is reserved for accident cases");
     L.name = optional_string(t, "name", L.id);
     std::string payer = optional_string(t, "payer", "fund");
     if (payer != "fund" && payer != "hospital")
@@ -706,8 +716,8 @@ class Loader {
           r.topup = false;
         }
         rule_params(rt, rw, &r, index);
-        bool has_rate = rt.get("rate") != nullptr ||
-                        (base_has_rate && !rt.get("segments") && !rt.get("topup"));
+        bool has_rate =
+            rt.get("rate") != nullptr || (base_has_rate && !rt.get("segments") && !rt.get("topup"));
         validate_rule(rt, rw, r, has_rate, shared);
         if (L.rules.size() == limits::kRulesPerLayerMax) fail(rt, where + ": too many rules");
         L.rules.push_back(std::move(r));

@@ -57,29 +57,51 @@ TEST(PlanLoad, ReferencePlansLoad) {
 
 TEST(PlanLoad, ErrorsNameFileLineAndProblem) {
   // Line numbers count the 6-line header (line 1 is the blank after R"().
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"65\"\n", 10, "percentage");
+  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"65\"\n", 10,
+               "percentage");
   expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt - y\"\nrate = \"65%\"\n", 9, "'y'");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrat = \"65%\"\n", 10, "unknown key 'rat'");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"65%\"\ncap = 1.5\n", 11, "floating point");
+  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrat = \"65%\"\n", 10,
+               "unknown key 'rat'");
+  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"65%\"\ncap = 1.5\n", 11,
+               "floating point");
   expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\n", 7, "exactly one of");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"65%\"\ncategories = [\"rich\"]\n", 11, "unknown category");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = { 1 = \"90%\", 2 = \"75%\" }\n", 10, "missing 3");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nsegments = [{from = 100, rate = \"60%\"}, {from = 50, rate = \"70%\"}]\n", 10, "increasing");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"60%\"\n[[layer]]\nid = \"x\"\nbase = \"x\"\nrate = \"1%\"\n", 12, "used twice");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"65%\"\ncategories = [\"rich\"]\n",
+      11, "unknown category");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = { 1 = \"90%\", 2 = \"75%\" }\n", 10,
+      "missing 3");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nsegments = [{from = 100, rate = \"60%\"}, "
+      "{from = 50, rate = \"70%\"}]\n",
+      10, "increasing");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"60%\"\n[[layer]]\nid = "
+      "\"x\"\nbase = \"x\"\nrate = \"1%\"\n",
+      12, "used twice");
   expect_error("[[layer]]\nid = \"x\"\nbase = \"x\"\nrate = \"60%\"\n", 9, "earlier layer");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nproduct = \"nope\"\nrate = \"60%\"\n", 10, "product");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nsegments = [{from = 100, rate = \"60%\"}]\ndeductible_per_claim = 100\n", 7, "threshold");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nproduct = \"nope\"\nrate = \"60%\"\n", 10,
+      "product");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nsegments = [{from = 100, rate = "
+      "\"60%\"}]\ndeductible_per_claim = 100\n",
+      7, "threshold");
   expect_error("[plan2]\n", 7, "unknown key 'plan2'");
-  expect_error("[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"60%\"\nmed_types = [200]\n", 11, "out of range");
+  expect_error(
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"60%\"\nmed_types = [200]\n", 11,
+      "out of range");
   expect_error("[[layer]]\nid = \"x\"\nbase = \"(inscp_scp_amt\"\nrate = \"60%\"\n", 9, "')'");
   expect_error("x = = 1\n", 7, "");  // TOML syntax errors carry their line too
 }
 
 TEST(PlanLoad, ExpressionsCombineTerms) {
-  Result<Plan> p = load_plan_from_string(std::string(kHeader) +
-                                             "[[layer]]\nid = \"a\"\nbase = \"inscp_scp_amt\"\nrate = \"50%\"\n"
-                                             "[[layer]]\nid = \"b\"\nbase = \"inscp_scp_amt - (a - preselfpay_amt) + a\"\nrate = \"50%\"\n",
-                                         "t.toml", "plans");
+  Result<Plan> p =
+      load_plan_from_string(std::string(kHeader) +
+                                "[[layer]]\nid = \"a\"\nbase = \"inscp_scp_amt\"\nrate = \"50%\"\n"
+                                "[[layer]]\nid = \"b\"\nbase = \"inscp_scp_amt - (a - "
+                                "preselfpay_amt) + a\"\nrate = \"50%\"\n",
+                            "t.toml", "plans");
   ASSERT_TRUE(p.ok()) << p.status().to_string();
   const Expr& e = p->layers[1].base;
   // a cancels out: inscp_scp_amt + preselfpay_amt.

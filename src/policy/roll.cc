@@ -91,7 +91,9 @@ bool Roll::add(Person p) {
   return true;
 }
 
-void Roll::add_enrollment(Enrollment e) { enrollments_.push_back(e); }
+void Roll::add_enrollment(Enrollment e) {
+  enrollments_.push_back(e);
+}
 
 void Roll::finish_enrollments() {
   std::stable_sort(enrollments_.begin(), enrollments_.end(),
@@ -127,8 +129,8 @@ bool parse_categories(std::string_view text, Person* p, std::string* error) {
     }
     int idx = category_index(name);
     if (idx < 0) {
-      *error = "unknown category '" + std::string(name) + "' (expected one of: " +
-               std::string(category_vocabulary()) + ")";
+      *error = "unknown category '" + std::string(name) +
+               "' (expected one of: " + std::string(category_vocabulary()) + ")";
       return false;
     }
     for (uint8_t i = 0; i < p->category_count; ++i) {
@@ -176,7 +178,8 @@ Status Roll::load_persons_csv(std::string_view text, const std::string& source) 
     }
     Person p;
     if (!resident_id_checksum_ok(f[0])) {
-      bad("psn_no '" + std::string(f[0]) + "' is not a valid resident id (GB 11643 check character)");
+      bad("psn_no '" + std::string(f[0]) +
+          "' is not a valid resident id (GB 11643 check character)");
       continue;
     }
     Date born;
@@ -198,7 +201,8 @@ Status Roll::load_persons_csv(std::string_view text, const std::string& source) 
     if (f[3].empty()) {
       p.brdy = born;
     } else if (!parse_date(f[3], &p.brdy) || p.brdy != born) {
-      bad("brdy must be YYYY-MM-DD and equal the birth date in psn_no (" + date_to_string(born) + ")");
+      bad("brdy must be YYYY-MM-DD and equal the birth date in psn_no (" + date_to_string(born) +
+          ")");
       continue;
     }
     if (!is_shandong_admdvs(f[4])) {

@@ -118,7 +118,8 @@ void commit(const Layer& L, size_t l, Fen base, Fen pay, Fen deductible_annual, 
   accumulate(&s->layer_paid[l], pay);
   accumulate(&s->layer_cum_base[l], base);
   if (L.cap_group >= 0) accumulate(&s->cap_used[size_t(L.cap_group)], pay);
-  if (L.deductible_group >= 0) accumulate(&s->deductible_used[size_t(L.deductible_group)], deductible_annual);
+  if (L.deductible_group >= 0)
+    accumulate(&s->deductible_used[size_t(L.deductible_group)], deductible_annual);
 }
 
 }  // namespace
@@ -226,9 +227,8 @@ void add_item_to_buckets(const Plan& plan, std::string_view code, std::string_vi
                          Fen amount, Date begndate, Date enddate, MedicalClaim* claim) {
   for (size_t b = 0; b < plan.buckets.size(); ++b) {
     const ItemBucket& bucket = plan.buckets[b];
-    if (!bucket.chrgitm_lv.empty() &&
-        std::find(bucket.chrgitm_lv.begin(), bucket.chrgitm_lv.end(), chrgitm_lv) ==
-            bucket.chrgitm_lv.end())
+    if (!bucket.chrgitm_lv.empty() && std::find(bucket.chrgitm_lv.begin(), bucket.chrgitm_lv.end(),
+                                                chrgitm_lv) == bucket.chrgitm_lv.end())
       continue;
     Date on = bucket.on_enddate ? enddate : begndate;
     if (plan.drug_lists[size_t(bucket.drug_list)].listed_on(code, on))

@@ -19,9 +19,9 @@ struct MedicalClaim {
   int med_type = 0;
   int hosp_lv = 1;  // 1..3, validated by the parser
   Date begndate, enddate;
-  std::array<Fen, kClaimFieldCount> amount{};   // indexed by ClaimField
+  std::array<Fen, kClaimFieldCount> amount{};     // indexed by ClaimField
   std::array<Fen, limits::kBucketsMax> bucket{};  // item buckets, by plan bucket index
-  uint32_t given_mask = 0;                      // bit l: layer l's payment is given
+  uint32_t given_mask = 0;                        // bit l: layer l's payment is given
   std::array<Fen, limits::kLayersMax> given{};
 };
 
@@ -65,16 +65,16 @@ struct LayerTrace {
   NotApplicable why = NotApplicable::kNone;
   int8_t rule = -1;
   Fen base = 0;
-  Fen deductible_claim = 0;       // per-claim deductible consumed
-  Fen deductible_annual = 0;      // annual deductible consumed now
-  Fen deductible_amount = -1;     // this claim's annual deductible (-1: none)
+  Fen deductible_claim = 0;    // per-claim deductible consumed
+  Fen deductible_annual = 0;   // annual deductible consumed now
+  Fen deductible_amount = -1;  // this claim's annual deductible (-1: none)
   Fen deductible_left_before = 0;
-  Fen cum_base_before = 0;        // segments
-  Fen topup_target = 0;           // round(rate * of)
+  Fen cum_base_before = 0;  // segments
+  Fen topup_target = 0;     // round(rate * of)
   Fen topup_less = 0;
-  Fen raw = 0;                    // before caps and the [0, base] bound
-  Fen cap_left_before = -1;       // own cap (-1: none)
-  Fen group_cap_left_before = -1; // shared cap (-1: none)
+  Fen raw = 0;                     // before caps and the [0, base] bound
+  Fen cap_left_before = -1;        // own cap (-1: none)
+  Fen group_cap_left_before = -1;  // shared cap (-1: none)
   Fen pay = 0;
 };
 

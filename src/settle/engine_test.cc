@@ -47,11 +47,13 @@ class EngineTest : public ::testing::Test {
     Result<Plan> p = load_plan_from_string(kPlan, "unit.toml", ".");
     ASSERT_TRUE(p.ok()) << p.status().to_string();
     plan_ = std::move(*p);
-    ASSERT_TRUE(roll_.load_persons_csv("psn_no,psn_name,gend,brdy,admdvs,insutype,categories,preexisting\n"
-                                       "370102198001011237,A,1,,370102,390,tekun,0\n"
-                                       "11010519491231002X,B,1,,370102,390,,0\n",
-                                       "p.csv")
-                    .ok());
+    ASSERT_TRUE(
+        roll_
+            .load_persons_csv("psn_no,psn_name,gend,brdy,admdvs,insutype,categories,preexisting\n"
+                              "370102198001011237,A,1,,370102,390,tekun,0\n"
+                              "11010519491231002X,B,1,,370102,390,,0\n",
+                              "p.csv")
+            .ok());
   }
   MedicalClaim claim(Fen inscp) {
     MedicalClaim c;

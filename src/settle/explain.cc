@@ -5,7 +5,9 @@
 namespace huibao {
 namespace {
 
-std::string yuan(Fen f) { return fen_to_string(f); }
+std::string yuan(Fen f) {
+  return fen_to_string(f);
+}
 
 std::string why_text(NotApplicable w, const MedicalClaim& c) {
   switch (w) {
@@ -62,8 +64,9 @@ void explain_medical(const Plan& plan, const MedicalClaim& claim, const MedicalR
       if (L.rules.size() > 1) s += "rule '" + r.name + "'; ";
       s += fmt::format("base {} = {}", yuan(t.base), L.base.text);
       if (!r.segments.empty()) {
-        s += fmt::format("; cumulative base {} -> {}; segments {}; slice {}", yuan(t.cum_base_before),
-                         yuan(t.cum_base_before + t.base), segments_text(r.segments), yuan(t.raw));
+        s += fmt::format("; cumulative base {} -> {}; segments {}; slice {}",
+                         yuan(t.cum_base_before), yuan(t.cum_base_before + t.base),
+                         segments_text(r.segments), yuan(t.raw));
       } else if (r.topup) {
         s += fmt::format("; target {} of {} = {}, less {} = {}; top-up {}",
                          rate_to_string(r.topup_rate), r.topup_of.text, yuan(t.topup_target),
