@@ -229,14 +229,7 @@ TEST_P(Properties, DeductiblesNeverExceeded) {
   for (size_t i = 0; i < rs.records.size(); ++i) {
     const Record& r = rs.records[i];
     if (r.code != Code::kOk || r.kind != RecordKind::kMedical) continue;
-    MedicalClaim c;
-    c.med_type = r.med_type;
-    c.hosp_lv = r.hosp_lv;
-    c.begndate = r.begndate;
-    c.enddate = r.enddate;
-    c.amount = r.amount;
-    for (size_t b = 0; b < g.plan.buckets.size(); ++b)
-      c.bucket[b] = rs.buckets[i * g.plan.buckets.size() + b];
+    MedicalClaim c = medical_claim_of(g.plan, rs, uint32_t(i));
     YearState& s = state[r.person];
     MedicalResult m = settle_medical(g.plan, g.roll, g.roll.person(r.person), c, &s, nullptr);
     ASSERT_EQ(m.code, Code::kOk);

@@ -31,4 +31,22 @@ void RecordSet::append(RecordSet&& o) {
   o = RecordSet{};
 }
 
+MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i) {
+  const Record& r = rs.records[i];
+  MedicalClaim c;
+  c.med_type = r.med_type;
+  c.hosp_lv = r.hosp_lv;
+  c.begndate = r.begndate;
+  c.enddate = r.enddate;
+  c.amount = r.amount;
+  const size_t nb = plan.buckets.size();
+  for (size_t b = 0; b < nb; ++b) c.bucket[b] = rs.buckets[size_t(i) * nb + b];
+  for (uint32_t g = 0; g < r.given_count; ++g) {
+    const GivenAmount& ga = rs.given[r.given_first + g];
+    c.given_mask |= 1u << ga.layer;
+    c.given[ga.layer] = ga.amount;
+  }
+  return c;
+}
+
 }  // namespace huibao

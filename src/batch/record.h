@@ -65,4 +65,7 @@ struct RecordSet {
   void append(RecordSet&& other);
 };
 
+// The engine's view of a parsed medical record: amounts, item buckets, given layers.
+MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t index);
+
 }  // namespace huibao
