@@ -138,7 +138,12 @@ struct DrugList {
   struct Span {
     Date from, to;  // inclusive; to == kOpenEnd when open-ended
   };
-  std::unordered_map<std::string, std::vector<Span>> codes;
+  // Transparent hashing: lookups by string_view allocate nothing (one per claim item).
+  struct CodeHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<Span>, CodeHash, std::equal_to<>> codes;
   bool listed_on(std::string_view code, Date d) const;
 };
 

@@ -35,7 +35,7 @@ int Plan::find_product(std::string_view id) const {
 }
 
 bool DrugList::listed_on(std::string_view code, Date d) const {
-  auto it = codes.find(std::string(code));
+  auto it = codes.find(code);
   if (it == codes.end()) return false;
   for (const Span& s : it->second) {
     if (d >= s.from && d <= s.to) return true;
