@@ -217,13 +217,7 @@ TEST_P(Properties, DeductiblesNeverExceeded) {
   ClaimParser parser(g.plan, g.roll);
   std::string text = slurp(g.dir / "claims.jsonl");
   text.append(ClaimParser::kPadding, ' ');
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) break;
-    parser.parse(std::string_view(text.data() + pos, nl - pos), &rs);
-    pos = nl + 1;
-  }
+  parser.parse_lines(std::string_view(text.data(), text.size() - ClaimParser::kPadding), &rs);
   std::vector<YearState> state(g.roll.size());
   size_t used_some = 0;
   for (size_t i = 0; i < rs.records.size(); ++i) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -37,8 +38,9 @@ std::string fen128_to_string(__int128 f) {
 
 namespace {
 
-constexpr size_t kBlockBytes = 16 << 20;   // claims read per block
-constexpr size_t kWriteRecords = 1 << 16;  // results formatted per block
+constexpr size_t kBlockBytes = 16 << 20;          // claims read per block
+constexpr size_t kWriteRecords = 1 << 14;         // results formatted per thread and block
+constexpr size_t kWriteRecordsExplain = 1 << 12;  // (explained results are ~5x longer)
 
 int thread_count(const BatchOptions& o) {
   if (o.threads > 0) return o.threads;
@@ -59,13 +61,6 @@ void parallel_for(int t, size_t n, F f) {
   for (auto& th : pool) th.join();
 }
 
-bool blank(std::string_view s) {
-  for (char c : s) {
-    if (c != ' ' && c != '\t' && c != '\r') return false;
-  }
-  return true;
-}
-
 // ---- phase 1: stream and parse ----
 Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, int threads,
                     RecordSet* all) {
@@ -78,15 +73,16 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
   ::lseek(fd, 0, SEEK_SET);
   std::vector<std::unique_ptr<ClaimParser>> parsers;
   for (int i = 0; i < threads; ++i) parsers.push_back(std::make_unique<ClaimParser>(plan, roll));
-  std::unique_ptr<char[]> buf(new char[kBlockBytes + ClaimParser::kPadding]);
-  size_t have = 0;  // bytes in buf
+  BigVector<char> buf(kBlockBytes + ClaimParser::kPadding);
+  std::vector<RecordSet> sets(static_cast<size_t>(threads));  // one per worker, reused
+  size_t have = 0;                                            // bytes in buf
   bool eof = false;
   bool skipping = false;  // inside an over-long line
   uint64_t done_bytes = 0;
   int last_pct = -1;
   while (!eof || have > 0) {
     while (!eof && have < kBlockBytes) {
-      ssize_t n = ::read(fd, buf.get() + have, kBlockBytes - have);
+      ssize_t n = ::read(fd, buf.data() + have, kBlockBytes - have);
       if (n < 0) {
         if (errno == EINTR) continue;
         ::close(fd);
@@ -96,26 +92,26 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       if (n == 0) eof = true;
       have += size_t(n);
     }
-    std::memset(buf.get() + have, ' ', ClaimParser::kPadding);
+    std::memset(buf.data() + have, ' ', ClaimParser::kPadding);
     // Complete lines end at the last LF; at EOF the rest is the last line.
     size_t end = have;
     if (!eof) {
-      const char* nl = static_cast<const char*>(memrchr(buf.get(), '\n', have));
+      const char* nl = static_cast<const char*>(memrchr(buf.data(), '\n', have));
       if (nl == nullptr) {
         // A line longer than the block: record it once as malformed, skip to its end.
         if (!skipping) {
           RecordSet one;
-          parsers[0]->parse(std::string_view(buf.get(), limits::kClaimLineBytesMax + 1), &one);
-          all->append(std::move(one));
+          parsers[0]->parse(std::string_view(buf.data(), limits::kClaimLineBytesMax + 1), &one);
+          all->append(one);
           skipping = true;
         }
         done_bytes += have;
         have = 0;
         continue;
       }
-      end = size_t(nl - buf.get()) + 1;
+      end = size_t(nl - buf.data()) + 1;
     }
-    std::string_view block(buf.get(), end);
+    std::string_view block(buf.data(), end);
     if (skipping) {
       size_t nl = block.find('\n');
       block.remove_prefix(nl == std::string_view::npos ? block.size() : nl + 1);
@@ -134,19 +130,9 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       parts.push_back(block.substr(start, cut - start));
       start = cut;
     }
-    std::vector<RecordSet> sets(parts.size());
-    parallel_for(int(parts.size()), parts.size(), [&](size_t t) {
-      std::string_view p = parts[t];
-      size_t pos = 0;
-      while (pos < p.size()) {
-        size_t nl = p.find('\n', pos);
-        size_t len = (nl == std::string_view::npos ? p.size() : nl) - pos;
-        std::string_view line = p.substr(pos, len);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (!blank(line)) parsers[t]->parse(line, &sets[t]);
-        pos += len + 1;
-      }
-    });
+    for (RecordSet& set : sets) set.clear();
+    parallel_for(int(parts.size()), parts.size(),
+                 [&](size_t t) { parsers[t]->parse_lines(parts[t], &sets[t]); });
     if (all->records.empty() && end > 0 && total > 0) {
       // Size the record table once from the first block's density, so that
       // appending never copies millions of records while the table grows.
@@ -156,7 +142,7 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       all->records.reserve(size_t(std::min(estimate, double(limits::kRecordsPerBatchMax))));
       all->buckets.reserve(all->records.capacity() * plan.buckets.size());
     }
-    for (auto& s : sets) all->append(std::move(s));
+    for (const RecordSet& set : sets) all->append(set);
     if (all->records.size() > limits::kRecordsPerBatchMax) {
       ::close(fd);
       return Status(Code::kLimitExceeded, "more than " +
@@ -164,7 +150,7 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
                                               " records in one batch; split the file");
     }
     done_bytes += end;
-    std::memmove(buf.get(), buf.get() + end, have - end);
+    std::memmove(buf.data(), buf.data() + end, have - end);
     have -= end;
     if (o.progress && total > 0) {
       int pct = int(done_bytes * 100 / uint64_t(total));
@@ -181,41 +167,104 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
 }
 
 // ---- phase 2a: duplicates in input order ----
-void mark_duplicates(RecordSet* rs) {
-  size_t cap = 16;
-  while (cap < rs->records.size() * 2) cap <<= 1;
-  std::vector<uint32_t> table(cap, UINT32_MAX);
-  const size_t mask = cap - 1;
-  for (uint32_t i = 0; i < rs->records.size(); ++i) {
-    Record& r = rs->records[i];
-    if (r.code != Code::kOk) continue;
-    for (size_t h = r.setl_hash & mask;; h = (h + 1) & mask) {
-      uint32_t j = table[h];
-      if (j == UINT32_MAX) {
-        table[h] = i;
-        break;
+uint64_t hash_bytes(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a, then a final mix
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 32);
+}
+
+// Each thread owns the setl_ids whose hash falls in its share and scans all
+// records in input order, so the first use of an id always wins.
+void mark_duplicates(int threads, RecordSet* rs) {
+  const size_t n = rs->records.size();
+  BigVector<uint64_t> hash(n);
+  parallel_for(threads, size_t(threads), [&](size_t t) {
+    for (size_t i = n * t / size_t(threads); i < n * (t + 1) / size_t(threads); ++i) {
+      const Record& r = rs->records[i];
+      hash[i] = r.code == Code::kOk ? hash_bytes(rs->setl_id(r)) : 0;
+    }
+  });
+  std::vector<std::vector<uint32_t>> dups(static_cast<size_t>(threads));
+  parallel_for(threads, size_t(threads), [&](size_t t) {
+    size_t cap = 16;
+    while (cap < n * 2 / size_t(threads) + 16) cap <<= 1;
+    BigVector<uint32_t> table(cap, UINT32_MAX);
+    const size_t mask = cap - 1;
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint64_t h = hash[i];
+      if (h % uint64_t(threads) != t || rs->records[i].code != Code::kOk) continue;
+      const std::string_view id = rs->setl_id(rs->records[i]);
+      for (size_t k = (h >> 8) & mask;; k = (k + 1) & mask) {
+        uint32_t j = table[k];
+        if (j == UINT32_MAX) {
+          table[k] = i;
+          break;
+        }
+        if (hash[j] == h && rs->setl_id(rs->records[j]) == id) {
+          dups[t].push_back(i);
+          break;
+        }
       }
-      const Record& o = rs->records[j];
-      if (o.setl_hash == r.setl_hash && o.setl_id_view() == r.setl_id_view()) {
-        r.code = Code::kDuplicateSetlId;
-        rs->messages.emplace(i, "setl_id '" + std::string(r.setl_id_view()) +
-                                    "' was already used by an earlier record");
-        break;
-      }
+    }
+  });
+  for (const auto& d : dups) {
+    for (uint32_t i : d) {
+      Record& r = rs->records[i];
+      r.code = Code::kDuplicateSetlId;
+      rs->messages.emplace(
+          i, "setl_id '" + std::string(rs->setl_id(r)) + "' was already used by an earlier record");
     }
   }
 }
 
-AccidentClaim accident_claim_of(const Record& r) {
+AccidentClaim accident_claim_of(const RecordSet& rs, uint32_t i) {
+  const Record& r = rs.records[i];
+  const auto amount = rs.amounts(i);
   AccidentClaim a;
   a.accident_date = r.begndate;
-  a.cause = std::string_view(r.cause, r.cause_len);
+  a.cause = rs.cause(r);
   a.outcome = AccidentOutcome(r.outcome);
   a.disability_grade = r.disability_grade;
-  a.medical_amount = r.amount[0];
-  a.disaster_paid = r.amount[1];
+  a.medical_amount = amount[0];
+  a.disaster_paid = amount[1];
   return a;
 }
+
+// What each record paid per layer, in 32 bits like the claim amounts it is
+// paid from, with the rare wider ones kept aside.
+// set() may run on many threads for distinct records; get() once they are done.
+class PayTable {
+ public:
+  void reset(size_t records, size_t layers) {
+    layers_ = layers;
+    narrow_.assign(records * layers, 0);
+    wide_.clear();
+  }
+  void set(size_t i, size_t l, Fen v) {
+    if (fits_narrow(v)) {
+      narrow_[i * layers_ + l] = int32_t(v);
+      return;
+    }
+    narrow_[i * layers_ + l] = kWideFen;
+    std::lock_guard<std::mutex> lock(mu_);
+    wide_[i * layers_ + l] = v;
+  }
+  Fen get(size_t i, size_t l) const {
+    const int32_t v = narrow_[i * layers_ + l];
+    return v != kWideFen ? v : wide_.at(i * layers_ + l);
+  }
+  void row(size_t i, Fen* out) const {
+    for (size_t l = 0; l < layers_; ++l) out[l] = get(i, l);
+  }
+
+ private:
+  size_t layers_ = 0;
+  BigVector<int32_t> narrow_;
+  std::mutex mu_;
+  std::unordered_map<size_t, Fen> wide_;
+};
 
 // A compact copy of the YearState fields a plan uses, kept per claim when
 // explanations are wanted, so the writer can replay the claim with a trace.
@@ -243,11 +292,11 @@ struct StateLayout {
 };
 
 struct Settled {
-  std::vector<Fen> pay;  // records * layers (accident: [0])
-  std::vector<uint8_t> failed_layer;
+  PayTable pay;  // per record and layer (accident: layer 0)
+  BigVector<uint8_t> failed_layer;
   std::unordered_map<uint32_t, std::pair<Fen, Fen>>
-      exceeded;                // record -> (base, given); per thread
-  std::vector<Fen> snapshots;  // records * layout.size(), when explaining
+      exceeded;              // record -> (base, given); per thread
+  BigVector<Fen> snapshots;  // records * layout.size(), when explaining
 };
 
 // ---- phase 2b: settle each person's claims in order ----
@@ -255,18 +304,18 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
                 const StateLayout& layout, RecordSet* rs, Settled* out) {
   const size_t n = rs->records.size();
   const size_t nl = plan.layers.size();
-  out->pay.assign(n * nl, 0);
+  out->pay.reset(n, nl);
   out->failed_layer.assign(n, 0);
   if (explain) out->snapshots.assign(n * layout.size(), 0);
   // Counting sort of settleable records by person.
-  std::vector<uint32_t> start(roll.size() + 1, 0);
+  BigVector<uint32_t> start(roll.size() + 1, 0);
   for (const Record& r : rs->records) {
     if (r.code == Code::kOk) ++start[r.person + 1];
   }
   for (size_t p = 0; p < roll.size(); ++p) start[p + 1] += start[p];
-  std::vector<uint32_t> order(start[roll.size()]);
+  BigVector<uint32_t> order(start[roll.size()]);
   {
-    std::vector<uint32_t> fill(start.begin(), start.end() - 1);
+    BigVector<uint32_t> fill(start.begin(), start.end() - 1);
     for (uint32_t i = 0; i < n; ++i) {
       const Record& r = rs->records[i];
       if (r.code == Code::kOk) order[fill[r.person]++] = i;
@@ -277,7 +326,7 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
     const Record& y = rs->records[b];
     if (x.begndate != y.begndate) return x.begndate < y.begndate;
     if (x.enddate != y.enddate) return x.enddate < y.enddate;
-    return x.setl_id_view() < y.setl_id_view();
+    return rs->setl_id(x) < rs->setl_id(y);
   };
   // Split persons so that each thread gets about the same number of claims.
   std::vector<size_t> cut(size_t(threads) + 1, roll.size());
@@ -301,9 +350,9 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
         const uint32_t i = *it;
         Record& r = rs->records[i];
         if (explain) layout.save(state, &out->snapshots[size_t(i) * layout.size()]);
-        Fen* pay = &out->pay[size_t(i) * nl];
         if (r.kind == RecordKind::kAccident) {
-          pay[0] = settle_accident(plan, roll, person, accident_claim_of(r), &state).pay;
+          out->pay.set(i, 0,
+                       settle_accident(plan, roll, person, accident_claim_of(*rs, i), &state).pay);
           continue;
         }
         MedicalClaim c = medical_claim_of(plan, *rs, i);
@@ -326,7 +375,7 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
               i, std::make_pair(trace[m.failed_layer].base, c.given[size_t(m.failed_layer)]));
           continue;
         }
-        std::copy(m.pay.begin(), m.pay.begin() + long(nl), pay);
+        for (size_t l = 0; l < nl; ++l) out->pay.set(i, l, m.pay[l]);
       }
     }
   });
@@ -346,7 +395,9 @@ void summarize(const Plan& plan, const RecordSet& rs, const Settled& st, size_t 
       continue;
     }
     ++s->settled;
-    const Fen* pay = &st.pay[i * nl];
+    Fen pay[limits::kLayersMax];
+    st.pay.row(i, pay);
+    const auto amount = rs.amounts(uint32_t(i));
     if (r.kind == RecordKind::kAccident) {
       ++s->settled_accident;
       s->accident_total += pay[0];
@@ -357,11 +408,11 @@ void summarize(const Plan& plan, const RecordSet& rs, const Settled& st, size_t 
       s->layer_total[l] += pay[l];
       (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay[l];
     }
-    s->medfee_sumamt += r.amount[kMedfeeSumamt];
-    s->inscp_scp_amt += r.amount[kInscpScpAmt];
+    s->medfee_sumamt += amount[kMedfeeSumamt];
+    s->inscp_scp_amt += amount[kInscpScpAmt];
     s->fund_pay_sumamt += fund;
     s->hosp_part_amt += hosp;
-    s->psn_part_amt += r.amount[kMedfeeSumamt] - fund - hosp;
+    s->psn_part_amt += amount[kMedfeeSumamt] - fund - hosp;
   }
 }
 
@@ -382,36 +433,46 @@ void merge(BatchSummary* into, const BatchSummary& s) {
 }
 
 void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const Settled& st,
-                  const StateLayout& layout, bool explain, size_t from, size_t to,
-                  std::string* out) {
-  const size_t nl = plan.layers.size();
+                  const StateLayout& layout, const ResultWriter& writer, bool explain, size_t from,
+                  size_t to, ByteBuf* out) {
   std::vector<std::string> lines;
+  std::string message;
+  Fen pay[limits::kLayersMax];
   LayerTrace trace[limits::kLayersMax];
   for (size_t i = from; i < to; ++i) {
     const Record& r = rs.records[i];
     ResultView v;
-    v.record = &r;
-    v.plan = &plan;
+    v.setl_id = rs.setl_id(r);
+    v.psn_no = rs.psn_no(r);
     if (r.code != Code::kOk) {
       v.error = r.code;
       if (r.code == Code::kGivenExceedsBase) {
         const auto& [base, given] = st.exceeded.at(uint32_t(i));
-        v.message = "given " + plan.layers[st.failed_layer[i]].id + "_pay " + fen_to_string(given) +
-                    " exceeds the layer's base " + fen_to_string(base);
-      } else {
-        auto it = rs.messages.find(uint32_t(i));
-        v.message = it == rs.messages.end() ? std::string() : it->second;
+        message = "given " + plan.layers[st.failed_layer[i]].id + "_pay " + fen_to_string(given) +
+                  " exceeds the layer's base " + fen_to_string(base);
+        v.message = message;
+      } else if (auto it = rs.messages.find(uint32_t(i)); it != rs.messages.end()) {
+        v.message = it->second;
       }
-      append_result_json(v, out);
+      writer.write(v, out);
       continue;
     }
-    v.pay = &st.pay[i * nl];
-    lines.clear();
+    st.pay.row(i, pay);
+    v.pay = pay;
+    v.accident = r.kind == RecordKind::kAccident;
+    const auto amount = rs.amounts(uint32_t(i));
+    if (v.accident) {
+      v.medfee_sumamt = r.outcome == uint8_t(AccidentOutcome::kMedical) ? amount[0] : 0;
+    } else {
+      v.medfee_sumamt = amount[kMedfeeSumamt];
+      v.inscp_scp_amt = amount[kInscpScpAmt];
+    }
     if (explain) {
+      lines.clear();
       const Person& person = roll.person(r.person);
       YearState s = layout.load(&st.snapshots[i * layout.size()]);
-      if (r.kind == RecordKind::kAccident) {
-        AccidentClaim a = accident_claim_of(r);
+      if (v.accident) {
+        AccidentClaim a = accident_claim_of(rs, uint32_t(i));
         explain_accident(plan, a, settle_accident(plan, roll, person, a, &s), &lines);
       } else {
         MedicalClaim c = medical_claim_of(plan, rs, uint32_t(i));
@@ -420,7 +481,7 @@ void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const
       }
       v.explain = &lines;
     }
-    append_result_json(v, out);
+    writer.write(v, out);
   }
 }
 
@@ -437,7 +498,7 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
   RecordSet rs;
   if (Status s = parse_claims(plan, roll, o, threads, &rs); !s.ok()) return s;
   auto t1 = Clock::now();
-  mark_duplicates(&rs);
+  mark_duplicates(threads, &rs);
   const StateLayout layout{plan.layers.size(), plan.deductible_groups.size(),
                            plan.cap_groups.size()};
   Settled st;
@@ -451,16 +512,20 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
   if (fd < 0)
     return Status(Code::kIoError, "cannot write '" + o.out_path + "': " + std::strerror(errno));
   const size_t n = rs.records.size();
-  std::vector<std::string> bufs(static_cast<size_t>(threads));
+  const size_t per_block = o.explain ? kWriteRecordsExplain : kWriteRecords;
+  const ResultWriter writer(plan);
+  // Two sets of buffers, one per thread each: block k+1 is formatted into one
+  // set while a writer thread writes block k from the other. Buffers keep
+  // their capacity, so steady state allocates nothing.
+  std::vector<ByteBuf> bufs[2] = {std::vector<ByteBuf>(size_t(threads)),
+                                  std::vector<ByteBuf>(size_t(threads))};
   std::vector<BatchSummary> sums(static_cast<size_t>(threads));
   *summary = BatchSummary{};
   summary->layer_total.assign(plan.layers.size(), 0);
-  // Format block k+1 while a writer thread writes block k.
-  std::vector<std::string> writing;
   Status write_status;
-  std::thread writer;
-  auto write_all = [&](std::vector<std::string> out) {
-    for (const std::string& b : out) {
+  std::thread write_thread;
+  auto write_set = [&](const std::vector<ByteBuf>* set) {
+    for (const ByteBuf& b : *set) {
       const char* p = b.data();
       size_t left = b.size();
       while (left > 0 && write_status.ok()) {
@@ -476,23 +541,23 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
       }
     }
   };
-  for (size_t from = 0; from < n; from += kWriteRecords * size_t(threads)) {
+  int which = 0;
+  for (size_t from = 0; from < n; from += per_block * size_t(threads), which ^= 1) {
+    std::vector<ByteBuf>& set = bufs[which];  // not being written: joined below
     parallel_for(threads, size_t(threads), [&](size_t t) {
-      size_t a = std::min(n, from + t * kWriteRecords), b = std::min(n, a + kWriteRecords);
-      bufs[t].clear();
-      format_range(plan, roll, rs, st, layout, o.explain, a, b, &bufs[t]);
+      size_t a = std::min(n, from + t * per_block), b = std::min(n, a + per_block);
+      set[t].clear();
+      format_range(plan, roll, rs, st, layout, writer, o.explain, a, b, &set[t]);
       BatchSummary part;
       summarize(plan, rs, st, a, b, &part);
       sums[t] = std::move(part);
     });
     for (size_t t = 0; t < size_t(threads); ++t) merge(summary, sums[t]);
-    if (writer.joinable()) writer.join();
-    std::swap(writing, bufs);
-    bufs.resize(size_t(threads));
-    writer = std::thread(write_all, std::move(writing));
-    writing = {};
+    if (write_thread.joinable()) write_thread.join();
+    write_thread = std::thread(write_set, &set);
+    // The next iteration formats into the other set, which the writer just released.
   }
-  if (writer.joinable()) writer.join();
+  if (write_thread.joinable()) write_thread.join();
   if (!write_status.ok()) {
     ::close(fd);
     return write_status;

@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <string>
 
 #include "core/resident_id.h"
@@ -48,12 +50,39 @@ constexpr std::string_view kFieldNames[kFieldCount] = {
     "accident_date",     "cause",           "outcome",
     "disability_grade",  "medical_amount",  "disaster_paid"};
 
+// The field a key names, or -1. Keys are compared only against the names of
+// the same length, first letter first: about one memcmp for a known key.
 int field_of(std::string_view key) {
-  // Switch on length first: a handful of compares per key.
-  for (int f = 0; f < kFieldCount; ++f) {
-    if (kFieldNames[f].size() == key.size() && kFieldNames[f] == key) return f;
+  struct Index {
+    std::array<std::array<int8_t, 8>, 32> by_len{};  // field candidates per key length
+    Index() {
+      for (auto& a : by_len) a.fill(-1);
+      for (int f = 0; f < kFieldCount; ++f) {
+        auto& slots = by_len[kFieldNames[f].size() & 31];
+        for (auto& slot : slots) {
+          if (slot < 0) {
+            slot = int8_t(f);
+            break;
+          }
+        }
+      }
+    }
+  };
+  static const Index index;
+  if (key.size() >= 32) return -1;
+  for (int8_t f : index.by_len[key.size()]) {
+    if (f < 0) return -1;
+    const std::string_view name = kFieldNames[f];
+    if (name[0] == key[0] && std::memcmp(name.data(), key.data(), key.size()) == 0) return f;
   }
   return -1;
+}
+
+bool blank(std::string_view s) {
+  for (char c : s) {
+    if (c != ' ' && c != '\t' && c != '\r') return false;
+  }
+  return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -61,14 +90,6 @@ std::string_view trim(std::string_view s) {
          (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
-}
-
-uint64_t hash_bytes(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a, then a final mix
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  h ^= h >> 29;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  return h ^ (h >> 32);
 }
 
 }  // namespace
@@ -85,7 +106,14 @@ struct ClaimParser::Impl {
   };
   std::vector<Item> items;
   std::vector<GivenAmount> given;
-  std::string error;  // first malformed-record reason
+  // Records waiting for their person lookup (check 3), and the keys.
+  std::vector<uint32_t> pending_index;
+  std::vector<uint64_t> pending_key;
+  std::vector<int64_t> found;
+  static constexpr size_t kLookupBatch = 32;
+
+  std::string error;      // first malformed-record reason
+  bool json_bad = false;  // a nested value is not JSON: the line is unparseable
   // Views of string fields, valid until the next document.
   std::array<std::string_view, kFieldCount> text{};
   std::array<Fen, kFieldCount> fen{};
@@ -198,9 +226,11 @@ struct ClaimParser::Impl {
         }
         od::value fv = f.value();
         if (k == "code") {
+          if (has_code) return malformed("items[].code appears twice");
           if (!read_string(fv, "items[].code", &it.code)) return;
-          has_code = !it.code.empty();
+          has_code = true;
         } else if (k == "chrgitm_lv") {
+          if (has_lv) return malformed("items[].chrgitm_lv appears twice");
           int64_t lv;
           od::json_type t;
           if (fv.type().get(t)) return malformed("items[].chrgitm_lv is not valid JSON");
@@ -215,13 +245,17 @@ struct ClaimParser::Impl {
             it.lv = std::to_string(lv);
             if (lv < 10) it.lv.insert(it.lv.begin(), '0');
           }
-          has_lv = !it.lv.empty();
+          has_lv = true;
         } else if (k == "amount") {
+          if (has_amount) return malformed("items[].amount appears twice");
           if (!read_amount(fv, "items[].amount", &it.amount)) return;
           has_amount = true;
+        } else if (!valid_json(fv, 2)) {
+          json_bad = true;
+          return;
         }
       }
-      if (!has_code || !has_lv || !has_amount) {
+      if (!has_code || !has_lv || !has_amount || it.code.empty() || it.lv.empty()) {
         malformed("each item needs a non-empty code, chrgitm_lv and amount");
         return;
       }
@@ -259,6 +293,54 @@ struct ClaimParser::Impl {
     }
   }
 
+  // Walks a value that is not used, so that it too must be valid JSON: On-Demand
+  // would skip it unread (and unchecked). Only unknown fields take this path.
+  bool valid_json(od::value v, int depth) {
+    if (depth > limits::kJsonDepthMax) return false;
+    od::json_type t;
+    if (v.type().get(t)) return false;
+    switch (t) {
+      case od::json_type::object: {
+        od::object o;
+        if (v.get_object().get(o)) return false;
+        for (auto f : o) {
+          std::string_view k;
+          od::value fv;
+          if (f.unescaped_key().get(k) || f.value().get(fv) || !valid_json(fv, depth + 1))
+            return false;
+        }
+        return true;
+      }
+      case od::json_type::array: {
+        od::array a;
+        if (v.get_array().get(a)) return false;
+        for (auto el : a) {
+          od::value ev;
+          if (el.get(ev) || !valid_json(ev, depth + 1)) return false;
+        }
+        return true;
+      }
+      case od::json_type::number: {
+        Fen ignored;
+        return parse_json_number_fen(trim(v.raw_json_token()), &ignored) !=
+               AmountSyntax::kBadSyntax;
+      }
+      case od::json_type::string: {
+        std::string_view ignored;
+        return !v.get_string().get(ignored);
+      }
+      case od::json_type::boolean: {
+        bool ignored;
+        return !v.get_bool().get(ignored);
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        return !v.is_null().get(is_null) && is_null;
+      }
+    }
+    return false;
+  }
+
   // Reads every field of the object; returns false when the JSON itself is bad.
   bool read_fields(od::object obj) {
     for (auto f : obj) {
@@ -267,7 +349,10 @@ struct ClaimParser::Impl {
       const int fi = field_of(key);
       od::value v;
       if (f.value().get(v)) return false;
-      if (fi < 0) continue;  // fields we do not use are allowed and ignored
+      if (fi < 0) {  // fields we do not use are allowed and ignored, but must be JSON
+        if (!valid_json(v, 0)) return false;
+        continue;
+      }
       if ((present >> fi) & 1) {
         malformed("field " + std::string(key) + " appears twice");
         continue;
@@ -323,6 +408,7 @@ struct ClaimParser::Impl {
     items.clear();
     given.clear();
     error.clear();
+    json_bad = false;
     present = 0;
     text.fill({});  // absent optional fields read as empty / zero, never as the last record's
     fen.fill(0);
@@ -343,26 +429,26 @@ struct ClaimParser::Impl {
     od::object obj;
     bool json_ok =
         !parser.iterate(line.data(), line.size(), line.size() + kPadding).get(doc) &&
-        !doc.get_object().get(obj) && read_fields(obj) &&
+        !doc.get_object().get(obj) && read_fields(obj) && !json_bad &&
         doc.current_location().error() == sj::OUT_OF_BOUNDS;  // nothing trails the object
     if (!json_ok) {
       reject(Code::kMalformedRecord, "not a JSON object");
       finish(r, out);
       return;
     }
-    // Echo setl_id and psn_no when they are non-empty strings.
-    if (has(kSetlId) && !text[kSetlId].empty() && text[kSetlId].size() <= limits::kSetlIdBytesMax) {
-      r.setl_id = out->keep(text[kSetlId]);
-      r.setl_len = uint16_t(text[kSetlId].size());
-      r.setl_hash = hash_bytes(text[kSetlId]);
-    }
-    if (has(kPsnNo) && !text[kPsnNo].empty() && text[kPsnNo].size() <= 64) {
-      r.psn_no = out->keep(text[kPsnNo]);
-      r.psn_len = uint8_t(text[kPsnNo].size());
-    }
     check(r, out);
     if (!error.empty() && r.code == Code::kOk) r.code = Code::kMalformedRecord;
     if (r.code != Code::kOk && !out->messages.count(index)) out->messages.emplace(index, error);
+    // Echo setl_id and psn_no when they are non-empty strings.
+    r.text = out->text.size();
+    if (has(kSetlId) && !text[kSetlId].empty() && text[kSetlId].size() <= limits::kSetlIdBytesMax) {
+      out->text += text[kSetlId];
+      r.setl_len = uint8_t(text[kSetlId].size());
+    }
+    if (has(kPsnNo) && !text[kPsnNo].empty() && text[kPsnNo].size() <= limits::kPsnNoEchoBytesMax) {
+      out->text += text[kPsnNo];
+      r.psn_len = uint8_t(text[kPsnNo].size());
+    }
     finish(r, out);
   }
 
@@ -424,9 +510,10 @@ struct ClaimParser::Impl {
       return reject(Code::kInvalidPsnNo,
                     "psn_no is not 17 digits plus a check character that matches GB 11643");
     // 3. unknown_person
-    int64_t who = roll.find(psn);
-    if (who < 0) return reject(Code::kUnknownPerson, "psn_no is not on the roll");
-    r.person = uint32_t(who);
+    // 3. unknown_person: looked up in batches by resolve(), whose answer
+    // overrides whatever checks 4-7 below decide.
+    pending_index.push_back(index);
+    pending_key.push_back(Roll::key_of(psn));
 
     // 4. invalid_dates, 5. outside_plan_year
     if (r.kind == RecordKind::kMedical) {
@@ -487,19 +574,58 @@ struct ClaimParser::Impl {
     }
   }
 
+  // Check 3 for the pending records: the person, or unknown_person, which
+  // takes precedence over checks 4-7.
+  void resolve(RecordSet* out) {
+    const size_t n = pending_key.size();
+    found.resize(n);
+    roll.find_keys(pending_key.data(), n, found.data());
+    for (size_t k = 0; k < n; ++k) {
+      const uint32_t i = pending_index[k];
+      Record& r = out->records[i];
+      if (found[k] >= 0) {
+        r.person = uint32_t(found[k]);
+      } else {
+        r.code = Code::kUnknownPerson;
+        out->messages.insert_or_assign(i, "psn_no is not on the roll");
+        out->wide.erase(i);  // a rejected record keeps no amounts
+      }
+    }
+    pending_index.clear();
+    pending_key.clear();
+  }
+
+  void parse_lines(std::string_view p, RecordSet* out) {
+    size_t pos = 0;
+    while (pos < p.size()) {
+      size_t nl = p.find('\n', pos);
+      size_t len = (nl == std::string_view::npos ? p.size() : nl) - pos;
+      std::string_view line = p.substr(pos, len);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (!blank(line)) {
+        parse(line, out);
+        if (pending_key.size() == kLookupBatch) resolve(out);
+      }
+      pos += len + 1;
+    }
+    resolve(out);
+  }
+
   void finish(Record& r, RecordSet* out) {
     if (r.code == Code::kOk) {
       if (r.kind == RecordKind::kMedical) {
         r.med_type = int16_t(integer[kMedType]);
         r.hosp_lv = uint8_t(integer[kHospLv]);
-        for (int f = 0; f < kClaimFieldCount; ++f) r.amount[size_t(f)] = fen[size_t(kMedfee + f)];
+        std::array<Fen, kClaimFieldCount> a;
+        for (int f = 0; f < kClaimFieldCount; ++f) a[size_t(f)] = fen[size_t(kMedfee + f)];
+        out->set_amounts(&r, uint32_t(out->records.size()), a);
         r.given_first = uint32_t(out->given.size());
         r.given_count = uint8_t(given.size());
         out->given.insert(out->given.end(), given.begin(), given.end());
       } else {
-        r.amount[0] = fen[kMedicalAmount];
-        r.amount[1] = fen[kDisasterPaid];
-        r.cause = out->keep(text[kCause]);
+        out->set_amounts(&r, uint32_t(out->records.size()),
+                         {fen[kMedicalAmount], fen[kDisasterPaid], 0, 0, 0});
+        out->text += text[kCause];  // after setl_id (and psn_no): see Record::text
         r.cause_len = uint16_t(text[kCause].size());
       }
     }
@@ -521,8 +647,13 @@ ClaimParser::ClaimParser(const Plan& plan, const Roll& roll)
     : impl_(std::make_unique<Impl>(plan, roll)) {}
 ClaimParser::~ClaimParser() = default;
 
+void ClaimParser::parse_lines(std::string_view lines, RecordSet* out) {
+  impl_->parse_lines(lines, out);
+}
+
 void ClaimParser::parse(std::string_view line, RecordSet* out) {
   impl_->parse(line, out);
+  impl_->resolve(out);
 }
 
 }  // namespace huibao

@@ -17,8 +17,12 @@ class ClaimParser {
   ClaimParser(const Plan& plan, const Roll& roll);
   ~ClaimParser();
 
-  // line must be followed by at least kPadding readable bytes (any content).
-  // Appends one record (settled later or already rejected) to out.
+  // Parses every line of lines (each ends with LF or CR LF, the last may
+  // not; blank lines are skipped) and appends one record per line to out,
+  // settleable or already rejected. lines must be followed by at least
+  // kPadding readable bytes (any content).
+  void parse_lines(std::string_view lines, RecordSet* out);
+  // One line, the same way.
   void parse(std::string_view line, RecordSet* out);
 
   static constexpr size_t kPadding = 64;

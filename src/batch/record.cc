@@ -4,31 +4,29 @@
 
 namespace huibao {
 
-const char* RecordSet::keep(std::string_view s) {
-  if (arena_used + s.size() > arena_size) {
-    arena_size = std::max<size_t>(1 << 20, s.size());
-    arenas.push_back(std::make_unique<char[]>(arena_size));
-    arena_used = 0;
-  }
-  char* p = arenas.back().get() + arena_used;
-  std::memcpy(p, s.data(), s.size());
-  arena_used += s.size();
-  return p;
-}
-
-void RecordSet::append(RecordSet&& o) {
+void RecordSet::append(const RecordSet& o) {
   const uint32_t base = uint32_t(records.size());
   const uint32_t given_base = uint32_t(given.size());
-  for (Record& r : o.records) {
-    r.given_first += given_base;
-    records.push_back(r);
+  const uint64_t text_base = text.size();
+  records.insert(records.end(), o.records.begin(), o.records.end());
+  for (size_t i = base; i < records.size(); ++i) {
+    records[i].given_first += given_base;
+    records[i].text += text_base;
   }
   given.insert(given.end(), o.given.begin(), o.given.end());
   buckets.insert(buckets.end(), o.buckets.begin(), o.buckets.end());
-  for (auto& [i, m] : o.messages) messages.emplace(base + i, std::move(m));
-  for (auto& a : o.arenas) arenas.push_back(std::move(a));
-  arena_used = arena_size = 0;  // the last arena is no longer ours to fill
-  o = RecordSet{};
+  for (const auto& [i, m] : o.messages) messages.emplace(base + i, m);
+  for (const auto& [i, a] : o.wide) wide.emplace(base + i, a);
+  text += o.text;
+}
+
+void RecordSet::clear() {
+  records.clear();
+  given.clear();
+  buckets.clear();
+  messages.clear();
+  text.clear();
+  wide.clear();
 }
 
 MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i) {
@@ -38,7 +36,7 @@ MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i)
   c.hosp_lv = r.hosp_lv;
   c.begndate = r.begndate;
   c.enddate = r.enddate;
-  c.amount = r.amount;
+  c.amount = rs.amounts(i);
   const size_t nb = plan.buckets.size();
   for (size_t b = 0; b < nb; ++b) c.bucket[b] = rs.buckets[size_t(i) * nb + b];
   for (uint32_t g = 0; g < r.given_count; ++g) {

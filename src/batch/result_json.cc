@@ -1,123 +1,160 @@
 #include "batch/result_json.h"
 
-namespace huibao {
-namespace {
+#include <algorithm>
+#include <cstring>
 
-void append_fen(Fen f, std::string* out) {
-  char buf[26];
-  buf[0] = '"';
-  size_t n = format_fen(f, buf + 1);
-  buf[n + 1] = '"';
-  out->append(buf, n + 2);
+namespace huibao {
+
+void ByteBuf::grow(size_t n) {
+  size_t cap = std::max({cap_ * 2, size_ + n, size_t(1) << 16});
+  std::unique_ptr<char[]> b(new char[cap]);  // not value-initialised: no zero fill
+  if (size_ > 0) std::memcpy(b.get(), buf_.get(), size_);
+  buf_ = std::move(b);
+  cap_ = cap;
 }
 
-void append_key_fen(std::string_view key, Fen f, std::string* out) {
-  out->push_back(',');
-  out->push_back('"');
-  out->append(key);
-  out->append("\":");
-  append_fen(f, out);
+namespace {
+
+// Bytes a fixed literal adds; amounts take at most 21 characters plus quotes.
+constexpr size_t kFenBytes = 24;
+
+char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+char* put_fen(char* p, Fen f) {
+  *p++ = '"';
+  p += format_fen(f, p);
+  *p++ = '"';
+  return p;
+}
+
+char* put_key_fen(char* p, std::string_view key_literal, Fen f) {
+  return put_fen(put(p, key_literal), f);
 }
 
 }  // namespace
 
-void append_json_string(std::string_view s, std::string* out) {
+char* write_json_string(std::string_view s, char* p) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
+  *p++ = '"';
+  size_t clean = 0;  // the usual case: nothing to escape, one copy
+  while (clean < s.size() && static_cast<unsigned char>(s[clean]) >= 0x20 && s[clean] != '"' &&
+         s[clean] != '\\')
+    ++clean;
+  std::memcpy(p, s.data(), clean);
+  p += clean;
+  if (clean == s.size()) {
+    *p++ = '"';
+    return p;
+  }
+  size_t run = clean;
+  for (size_t i = clean; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, i - run);
+    p = put(p, s.substr(run, i - run));
     run = i + 1;
+    *p++ = '\\';
     switch (c) {
       case '"':
-        out->append("\\\"");
-        break;
       case '\\':
-        out->append("\\\\");
+        *p++ = char(c);
         break;
       case '\n':
-        out->append("\\n");
+        *p++ = 'n';
         break;
       case '\r':
-        out->append("\\r");
+        *p++ = 'r';
         break;
       case '\t':
-        out->append("\\t");
+        *p++ = 't';
         break;
-      default: {
-        char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out->append(u, 6);
-      }
+      default:
+        p = put(p, "u00");
+        *p++ = kHex[c >> 4];
+        *p++ = kHex[c & 15];
     }
   }
-  out->append(s.data() + run, s.size() - run);
-  out->push_back('"');
+  p = put(p, s.substr(run));
+  *p++ = '"';
+  return p;
 }
 
-void append_result_json(const ResultView& v, std::string* out) {
-  const Record& r = *v.record;
-  out->append("{\"setl_id\":");
-  if (r.setl_id != nullptr) {
-    append_json_string(r.setl_id_view(), out);
-  } else {
-    out->append("null");
+void append_json_string(std::string_view s, std::string* out) {
+  size_t at = out->size();
+  out->resize(at + 2 + 6 * s.size());
+  char* end = write_json_string(s, out->data() + at);
+  out->resize(size_t(end - out->data()));
+}
+
+ResultWriter::ResultWriter(const Plan& plan) {
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    std::string key = l == 0 ? "\"" : ",\"";
+    key += plan.layers[l].id;
+    key += "\":";
+    layers_bytes_ += key.size() + kFenBytes;
+    layer_key_.push_back(std::move(key));
+    hospital_.push_back(plan.layers[l].payer == Payer::kHospital);
   }
-  out->append(",\"psn_no\":");
-  if (r.psn_no != nullptr) {
-    append_json_string(r.psn_no_view(), out);
-  } else {
-    out->append("null");
+}
+
+size_t ResultWriter::bound(const ResultView& v) const {
+  // 512 covers every fixed key, the five totals and the quotes of the strings.
+  size_t n = 512 + 6 * (v.setl_id.size() + v.psn_no.size() + v.message.size()) + layers_bytes_;
+  if (v.explain != nullptr) {
+    for (const std::string& line : *v.explain) n += 3 + 6 * line.size();
   }
+  return n;
+}
+
+void ResultWriter::write(const ResultView& v, ByteBuf* out) const {
+  char* p = out->reserve(bound(v));
+  p = put(p, "{\"setl_id\":");
+  p = v.setl_id.empty() ? put(p, "null") : write_json_string(v.setl_id, p);
+  p = put(p, ",\"psn_no\":");
+  p = v.psn_no.empty() ? put(p, "null") : write_json_string(v.psn_no, p);
   if (v.error != Code::kOk) {
-    out->append(",\"status\":\"rejected\",\"error\":\"");
-    out->append(code_name(v.error));
-    out->append("\",\"message\":");
-    append_json_string(v.message, out);
-    out->append("}\n");
+    p = put(p, ",\"status\":\"rejected\",\"error\":\"");
+    p = put(p, code_name(v.error));
+    p = put(p, "\",\"message\":");
+    p = write_json_string(v.message, p);
+    out->commit(put(p, "}\n"));
     return;
   }
-  out->append(",\"status\":\"settled\"");
-  const Plan& plan = *v.plan;
-  if (r.kind == RecordKind::kAccident) {
-    Fen x = v.pay[0];
-    Fen medfee = r.outcome == uint8_t(AccidentOutcome::kMedical) ? r.amount[0] : 0;
-    append_key_fen("medfee_sumamt", medfee, out);
-    append_key_fen("inscp_scp_amt", 0, out);
-    out->append(",\"layers\":{\"accident\":");
-    append_fen(x, out);
-    out->push_back('}');
-    append_key_fen("fund_pay_sumamt", x, out);
-    append_key_fen("hosp_part_amt", 0, out);
-    append_key_fen("psn_part_amt", std::max(Fen{0}, medfee - x), out);
+  p = put(p, ",\"status\":\"settled\"");
+  if (v.accident) {
+    const Fen x = v.pay[0];
+    p = put_key_fen(p, ",\"medfee_sumamt\":", v.medfee_sumamt);
+    p = put_key_fen(p, ",\"inscp_scp_amt\":", 0);
+    p = put_key_fen(p, ",\"layers\":{\"accident\":", x);
+    *p++ = '}';
+    p = put_key_fen(p, ",\"fund_pay_sumamt\":", x);
+    p = put_key_fen(p, ",\"hosp_part_amt\":", 0);
+    p = put_key_fen(p, ",\"psn_part_amt\":", std::max(Fen{0}, v.medfee_sumamt - x));
   } else {
-    append_key_fen("medfee_sumamt", r.amount[kMedfeeSumamt], out);
-    append_key_fen("inscp_scp_amt", r.amount[kInscpScpAmt], out);
-    out->append(",\"layers\":{");
+    p = put_key_fen(p, ",\"medfee_sumamt\":", v.medfee_sumamt);
+    p = put_key_fen(p, ",\"inscp_scp_amt\":", v.inscp_scp_amt);
+    p = put(p, ",\"layers\":{");
     Fen fund = 0, hosp = 0;
-    for (size_t l = 0; l < plan.layers.size(); ++l) {
-      if (l > 0) out->push_back(',');
-      out->push_back('"');
-      out->append(plan.layers[l].id);
-      out->append("\":");
-      append_fen(v.pay[l], out);
-      (plan.layers[l].payer == Payer::kFund ? fund : hosp) += v.pay[l];
+    for (size_t l = 0; l < layer_key_.size(); ++l) {
+      p = put_key_fen(p, layer_key_[l], v.pay[l]);
+      (hospital_[l] ? hosp : fund) += v.pay[l];
     }
-    out->push_back('}');
-    append_key_fen("fund_pay_sumamt", fund, out);
-    append_key_fen("hosp_part_amt", hosp, out);
-    append_key_fen("psn_part_amt", r.amount[kMedfeeSumamt] - fund - hosp, out);
+    *p++ = '}';
+    p = put_key_fen(p, ",\"fund_pay_sumamt\":", fund);
+    p = put_key_fen(p, ",\"hosp_part_amt\":", hosp);
+    p = put_key_fen(p, ",\"psn_part_amt\":", v.medfee_sumamt - fund - hosp);
   }
   if (v.explain != nullptr) {
-    out->append(",\"explain\":[");
+    p = put(p, ",\"explain\":[");
     for (size_t i = 0; i < v.explain->size(); ++i) {
-      if (i > 0) out->push_back(',');
-      append_json_string((*v.explain)[i], out);
+      if (i > 0) *p++ = ',';
+      p = write_json_string((*v.explain)[i], p);
     }
-    out->push_back(']');
+    *p++ = ']';
   }
-  out->append("}\n");
+  out->commit(put(p, "}\n"));
 }
 
 }  // namespace huibao

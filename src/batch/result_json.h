@@ -1,25 +1,70 @@
-// Writes one results.jsonl line (DOMAIN.md §6) with a hand-rolled appender:
-// amounts as strings with exactly two decimals, layers in plan order.
+// Writes results.jsonl lines (DOMAIN.md §6) straight into a byte buffer:
+// amounts as strings with exactly two decimals, layers in plan order. The
+// fixed parts of a line are rendered once per plan.
 #pragma once
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "batch/record.h"
+#include "core/error.h"
+#include "core/money.h"
+#include "policy/plan.h"
 
 namespace huibao {
 
+// A growable output buffer that is written through raw pointers: reserve()
+// an upper bound, write, commit() the end. Never zero-fills; keeps its
+// capacity across clear() so a reused buffer costs no page faults.
+class ByteBuf {
+ public:
+  char* reserve(size_t n) {
+    if (cap_ - size_ < n) grow(n);
+    return buf_.get() + size_;
+  }
+  void commit(const char* end) { size_ = size_t(end - buf_.get()); }
+  void append(std::string_view s) {
+    char* p = reserve(s.size());
+    s.copy(p, s.size());
+    size_ += s.size();
+  }
+  void clear() { size_ = 0; }
+  const char* data() const { return buf_.get(); }
+  size_t size() const { return size_; }
+  std::string_view view() const { return {buf_.get(), size_}; }
+
+ private:
+  void grow(size_t n);
+  std::unique_ptr<char[]> buf_;
+  size_t size_ = 0, cap_ = 0;
+};
+
 struct ResultView {
-  const Plan* plan = nullptr;
-  const Record* record = nullptr;
+  std::string_view setl_id;  // empty: written as null
+  std::string_view psn_no;   // empty: written as null
   Code error = Code::kOk;    // kOk: settled
-  std::string message;       // when rejected
-  const Fen* pay = nullptr;  // per plan layer (accident: [0])
+  std::string_view message;  // when rejected
+  bool accident = false;
+  Fen medfee_sumamt = 0, inscp_scp_amt = 0;  // medical
+  const Fen* pay = nullptr;                  // per plan layer (accident: [0])
   const std::vector<std::string>* explain = nullptr;
 };
 
-void append_result_json(const ResultView& v, std::string* out);
+class ResultWriter {
+ public:
+  explicit ResultWriter(const Plan& plan);
+  void write(const ResultView& v, ByteBuf* out) const;
 
-// Appends s as a JSON string literal, escaping quotes, backslashes and controls.
+ private:
+  size_t bound(const ResultView& v) const;
+  std::vector<std::string> layer_key_;  // `"hifp":"`, with a leading comma after the first
+  std::vector<bool> hospital_;          // layer paid by the hospital
+  size_t layers_bytes_ = 0;
+};
+
+// Writes s as a JSON string literal, escaping quotes, backslashes and
+// controls; p needs 2 + 6 * s.size() bytes. Returns the new end.
+char* write_json_string(std::string_view s, char* p);
 void append_json_string(std::string_view s, std::string* out);
 
 }  // namespace huibao

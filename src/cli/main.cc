@@ -32,9 +32,19 @@ int fail(const Status& s) {
 Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status(Code::kIoError, "cannot read '" + path + "'");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) {  // not seekable (a pipe): read it as a stream
+    in.clear();
+    std::stringstream buf;
+    buf << in.rdbuf();
+    return buf.str();
+  }
+  std::string text(size_t(size), '\0');
+  in.seekg(0);
+  if (!in.read(text.data(), std::streamsize(text.size())))
+    return Status(Code::kIoError, "cannot read '" + path + "'");
+  return text;
 }
 
 long peak_rss_kib() {

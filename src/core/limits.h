@@ -26,6 +26,8 @@ inline constexpr size_t kClaimLineBytesMax = 1 << 20;  // one JSONL record
 inline constexpr size_t kItemsPerClaimMax = 10'000;
 inline constexpr size_t kSetlIdBytesMax = 64;
 inline constexpr size_t kFieldBytesMax = 256;  // any other string field
+inline constexpr size_t kPsnNoEchoBytesMax = 64;  // a longer psn_no is echoed as null
+inline constexpr int kJsonDepthMax = 256;         // nesting of a claim line's JSON
 inline constexpr uint32_t kRecordsPerBatchMax = 200'000'000;
 
 // Rates are exact: parts per million of the base.

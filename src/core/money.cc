@@ -49,22 +49,35 @@ AmountSyntax parse_json_number_fen(std::string_view s, Fen* out) {
   if (i >= n || !is_digit(s[i])) return AmountSyntax::kBadSyntax;
   // Integer part: JSON forbids leading zeros ("01").
   if (s[i] == '0' && i + 1 < n && is_digit(s[i + 1])) return AmountSyntax::kBadSyntax;
-  __int128 mant = 0;
-  int64_t scale = 0;  // value = mant * 10^-scale
-  bool nonzero_tail = false;
-  for (; i < n && is_digit(s[i]); ++i) push_digit(&mant, s[i]);
+  const size_t int_begin = i;
+  {
+    // Fast path, the common shape: up to 16 integer digits and at most two decimals.
+    size_t k = i;
+    int64_t v = 0;
+    for (; k < n && k - i < 16 && is_digit(s[k]); ++k) v = v * 10 + (s[k] - '0');
+    int frac = 0;
+    if (k < n && s[k] == '.') {
+      for (++k; k < n && frac < 2 && is_digit(s[k]); ++k, ++frac) v = v * 10 + (s[k] - '0');
+      if (frac == 0) return AmountSyntax::kBadSyntax;
+    }
+    if (k == n) {
+      for (; frac < 2; ++frac) v *= 10;
+      if (v > limits::kAmountFenMax) return AmountSyntax::kOutOfRange;
+      *out = neg ? -v : v;
+      return AmountSyntax::kOk;
+    }
+  }
+  for (; i < n && is_digit(s[i]); ++i) {
+  }
+  const size_t int_end = i;
+  size_t frac_begin = i, frac_end = i;
   if (i < n && s[i] == '.') {
     ++i;
-    if (i >= n || !is_digit(s[i])) return AmountSyntax::kBadSyntax;
+    frac_begin = i;
     for (; i < n && is_digit(s[i]); ++i) {
-      // Keep up to 40 fractional digits exactly; beyond that only note nonzeros.
-      if (scale < 40) {
-        push_digit(&mant, s[i]);
-        ++scale;
-      } else if (s[i] != '0') {
-        nonzero_tail = true;
-      }
     }
+    frac_end = i;
+    if (frac_begin == frac_end) return AmountSyntax::kBadSyntax;
   }
   int64_t exp = 0;
   if (i < n && (s[i] == 'e' || s[i] == 'E')) {
@@ -73,25 +86,35 @@ AmountSyntax parse_json_number_fen(std::string_view s, Fen* out) {
     if (i < n && (s[i] == '+' || s[i] == '-')) eneg = s[i] == '-', ++i;
     if (i >= n || !is_digit(s[i])) return AmountSyntax::kBadSyntax;
     for (; i < n && is_digit(s[i]); ++i) {
-      if (exp < 100000) exp = exp * 10 + (s[i] - '0');
+      if (exp < 1'000'000'000) exp = exp * 10 + (s[i] - '0');  // saturates far out of range
     }
     if (eneg) exp = -exp;
   }
   if (i != n) return AmountSyntax::kBadSyntax;
-  if (nonzero_tail) return AmountSyntax::kNotExactFen;
-  if (mant == 0) {
+  // The value is D * 10^e where D is the run of significant digits (leading
+  // and trailing zeros stripped); only its length and the position of its
+  // last digit decide exactness and range, however many digits were written.
+  auto digit_at = [&](size_t k) {  // k-th digit of integer part then fraction
+    size_t in_int = int_end - int_begin;
+    return k < in_int ? s[int_begin + k] : s[frac_begin + (k - in_int)];
+  };
+  size_t total = (int_end - int_begin) + (frac_end - frac_begin);
+  size_t first = 0, last = total;  // significant digits are [first, last)
+  while (first < total && digit_at(first) == '0') ++first;
+  if (first == total) {
     *out = 0;
     return AmountSyntax::kOk;
   }
-  // fen = mant * 10^(exp - scale + 2); strip trailing zeros to stay exact.
-  int64_t shift = exp - scale + 2;
-  while (shift < 0 && mant % 10 == 0) mant /= 10, ++shift;
+  while (digit_at(last - 1) == '0') --last;
+  // Exponent of D's last digit, in fen: fen = D * 10^shift.
+  int64_t trailing = int64_t(total - last);
+  int64_t shift = exp - int64_t(frac_end - frac_begin) + trailing + 2;
   if (shift < 0) return AmountSyntax::kNotExactFen;
-  if (shift > 20) return AmountSyntax::kOutOfRange;
-  for (int64_t k = 0; k < shift; ++k) {
-    mant *= 10;
-    if (mant > limits::kAmountFenMax) return AmountSyntax::kOutOfRange;
-  }
+  int64_t digits = int64_t(last - first) + shift;  // digits of the amount in fen
+  if (digits > 19) return AmountSyntax::kOutOfRange;
+  __int128 mant = 0;
+  for (size_t k = first; k < last; ++k) mant = mant * 10 + (digit_at(k) - '0');
+  for (int64_t k = 0; k < shift; ++k) mant *= 10;
   if (mant > limits::kAmountFenMax) return AmountSyntax::kOutOfRange;
   *out = neg ? -static_cast<Fen>(mant) : static_cast<Fen>(mant);
   return AmountSyntax::kOk;
@@ -122,23 +145,33 @@ AmountSyntax parse_decimal_string_fen(std::string_view s, Fen* out) {
 }
 
 size_t format_fen(Fen fen, char* buf) {
-  char tmp[24];
-  size_t len = 0;
-  // Work in unsigned to format INT64_MIN safely.
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  // Work in unsigned to format INT64_MIN safely; write backwards.
   uint64_t v = fen < 0 ? 0 - static_cast<uint64_t>(fen) : static_cast<uint64_t>(fen);
-  tmp[len++] = static_cast<char>('0' + v % 10);
-  v /= 10;
-  tmp[len++] = static_cast<char>('0' + v % 10);
-  v /= 10;
-  tmp[len++] = '.';
-  do {
-    tmp[len++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  size_t o = 0;
-  if (fen < 0) buf[o++] = '-';
-  while (len > 0) buf[o++] = tmp[--len];
-  return o;
+  char tmp[24];
+  char* const end = tmp + sizeof tmp;
+  char* p = end - 2;
+  std::memcpy(p, kPairs + 2 * (v % 100), 2);
+  *--p = '.';
+  uint64_t yuan = v / 100;
+  while (yuan >= 100) {
+    p -= 2;
+    std::memcpy(p, kPairs + 2 * (yuan % 100), 2);
+    yuan /= 100;
+  }
+  if (yuan >= 10) {
+    p -= 2;
+    std::memcpy(p, kPairs + 2 * yuan, 2);
+  } else {
+    *--p = static_cast<char>('0' + yuan);
+  }
+  if (fen < 0) *--p = '-';
+  size_t n = size_t(end - p);
+  std::memcpy(buf, p, n);
+  return n;
 }
 
 std::string fen_to_string(Fen fen) {

@@ -42,6 +42,42 @@ TEST(Money, RangeIsN16_2OnBothSides) {
   EXPECT_EQ(parse_decimal_string_fen("100000000000000.00", &f), AmountSyntax::kOutOfRange);
 }
 
+TEST(Money, ManyDigitsAreReadBySignificance) {
+  // 10^45 written out, scaled back by e-40: 100000 yuan, exactly.
+  EXPECT_EQ(json("1" + std::string(45, '0') + "e-40"), 10'000'000);
+  EXPECT_EQ(json("0." + std::string(60, '0') + "1234e62"), 1234);
+  EXPECT_EQ(json("12.34" + std::string(100, '0')), 1234);
+  EXPECT_EQ(json("-0.00"), 0);
+  EXPECT_EQ(json("0e999999999999"), 0);
+  EXPECT_EQ(json("99999999999999"), 9'999'999'999'999'900);
+  json("1234567890123456", AmountSyntax::kOutOfRange);
+  json("1" + std::string(45, '0') + "1e-40", AmountSyntax::kNotExactFen);
+  json("1" + std::string(60, '0'), AmountSyntax::kOutOfRange);
+  json("1e-999999999999", AmountSyntax::kNotExactFen);
+  json("99999999999999.991", AmountSyntax::kNotExactFen);
+  json("99999999999999.990", AmountSyntax::kOk);
+  json("12.3e", AmountSyntax::kBadSyntax);
+  json("12.", AmountSyntax::kBadSyntax);
+  json("12.5x", AmountSyntax::kBadSyntax);
+}
+
+TEST(Money, FormatsEveryMagnitude) {
+  auto expected = [](Fen v) {  // the slow, obvious way
+    std::string s = std::to_string(v / 100);
+    s += '.';
+    s += char('0' + v % 100 / 10);
+    s += char('0' + v % 10);
+    return s;
+  };
+  Fen v = 1;
+  for (int d = 0; d < 18; ++d, v *= 10) {
+    EXPECT_EQ(fen_to_string(v), expected(v));
+    EXPECT_EQ(fen_to_string(-v), std::string(1, '-').append(expected(v)));
+    EXPECT_EQ(fen_to_string(v + 7), expected(v + 7));
+  }
+  EXPECT_EQ(fen_to_string(INT64_MAX), "92233720368547758.07");
+}
+
 TEST(Money, DecimalStrings) {
   Fen f;
   ASSERT_EQ(parse_decimal_string_fen("12.5", &f), AmountSyntax::kOk);

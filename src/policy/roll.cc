@@ -1,6 +1,7 @@
 #include "policy/roll.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 
 #include "core/csv.h"
@@ -29,7 +30,6 @@ inline size_t mix(uint64_t k) {
   k ^= k >> 33;
   return size_t(k);
 }
-constexpr uint64_t kEmpty = ~uint64_t(0);
 
 bool parse_int(std::string_view s, int64_t* out) {
   if (s.empty()) return false;
@@ -49,45 +49,64 @@ void add_error(std::string* errors, size_t* count, const std::string& source, si
 }
 }  // namespace
 
+constexpr uint32_t kNoPerson = UINT32_MAX;
+
 void Roll::grow_index() {
-  size_t cap = keys_.empty() ? 1024 : keys_.size() * 2;
-  std::vector<uint64_t> old_keys(cap, kEmpty);
-  std::vector<uint32_t> old_values(cap, 0);
-  old_keys.swap(keys_);
-  old_values.swap(values_);
+  index_.assign(index_.empty() ? 1024 : index_.size() * 2, kNoPerson);
   used_ = 0;
-  for (size_t i = 0; i < old_keys.size(); ++i) {
-    if (old_keys[i] != kEmpty) index_insert(old_keys[i], old_values[i]);
-  }
+  for (uint32_t p = 0; p < keys_.size(); ++p) index_insert(p);
 }
 
-void Roll::index_insert(uint64_t key, uint32_t value) {
-  if ((used_ + 1) * 2 > keys_.size()) grow_index();
-  size_t mask = keys_.size() - 1;
-  for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
-    if (keys_[i] == kEmpty) {
-      keys_[i] = key;
-      values_[i] = value;
+void Roll::index_insert(uint32_t person) {
+  if ((used_ + 1) * 2 > index_.size()) return grow_index();  // re-inserts everyone
+  size_t mask = index_.size() - 1;
+  for (size_t i = mix(keys_[person]) & mask;; i = (i + 1) & mask) {
+    if (index_[i] == kNoPerson) {
+      index_[i] = person;
       ++used_;
       return;
     }
   }
 }
 
-int64_t Roll::find(std::string_view id) const {
-  if (keys_.empty() || !resident_id_checksum_ok(id)) return -1;
-  uint64_t key = id_key(id);
-  size_t mask = keys_.size() - 1;
+uint64_t Roll::key_of(std::string_view id) {
+  return id_key(id);
+}
+
+int64_t Roll::find_key(uint64_t key) const {
+  if (index_.empty()) return -1;
+  size_t mask = index_.size() - 1;
   for (size_t i = mix(key) & mask;; i = (i + 1) & mask) {
-    if (keys_[i] == kEmpty) return -1;
-    if (keys_[i] == key) return values_[i];
+    const uint32_t p = index_[i];
+    if (p == kNoPerson) return -1;
+    if (keys_[p] == key) return p;
   }
+}
+
+void Roll::find_keys(const uint64_t* keys, size_t n, int64_t* out) const {
+  if (index_.empty()) {
+    std::fill(out, out + n, -1);
+    return;
+  }
+  const size_t mask = index_.size() - 1;
+  for (size_t k = 0; k < n; ++k) __builtin_prefetch(&index_[mix(keys[k]) & mask]);
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t p = index_[mix(keys[k]) & mask];
+    if (p != kNoPerson) __builtin_prefetch(&keys_[p]);
+  }
+  for (size_t k = 0; k < n; ++k) out[k] = find_key(keys[k]);
+}
+
+int64_t Roll::find(std::string_view id) const {
+  if (!resident_id_checksum_ok(id)) return -1;
+  return find_key(id_key(id));
 }
 
 bool Roll::add(Person p) {
   if (find(p.id()) >= 0) return false;
-  index_insert(id_key(p.id()), uint32_t(persons_.size()));
+  keys_.push_back(id_key(p.id()));
   persons_.push_back(std::move(p));
+  index_insert(uint32_t(persons_.size() - 1));
   return true;
 }
 
@@ -156,6 +175,11 @@ Status Roll::load_persons_csv(std::string_view text, const std::string& source) 
   size_t nerr = 0;
   bool header = true;
   Roll fresh;
+  // One row per line: size the tables once instead of growing them row by row.
+  const size_t rows = size_t(std::count(text.begin(), text.end(), '\n')) + 1;
+  fresh.persons_.reserve(rows);
+  fresh.keys_.reserve(rows);
+  fresh.index_.assign(size_t(1) << std::bit_width(rows * 2 + 1024), kNoPerson);
   while (csv.next(&f, &err)) {
     auto bad = [&](const std::string& m) { add_error(&errors, &nerr, source, csv.line(), m); };
     if (!err.empty()) {

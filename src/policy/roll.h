@@ -58,6 +58,13 @@ class Roll {
 
   // Index of the person with this resident id, or -1.
   int64_t find(std::string_view psn_no) const;
+  // The index key of an id whose check character is already verified (its
+  // first 17 digits), and the lookup by that key: one cache line per probe.
+  static uint64_t key_of(std::string_view verified_psn_no);
+  int64_t find_key(uint64_t key) const;
+  // find_key for n keys at once, with the memory of all n fetched together
+  // (a lookup is two dependent cache misses; a batch overlaps them).
+  void find_keys(const uint64_t* keys, size_t n, int64_t* out) const;
   size_t size() const { return persons_.size(); }
   const Person& person(size_t i) const { return persons_[i]; }
   const std::vector<Enrollment>& enrollments() const { return enrollments_; }
@@ -68,14 +75,15 @@ class Roll {
   void finish_enrollments();
 
  private:
-  void index_insert(uint64_t key, uint32_t value);
+  void index_insert(uint32_t person);
   void grow_index();
 
   std::vector<Person> persons_;
   std::vector<Enrollment> enrollments_;
-  // Open-addressing index keyed by the id's first 17 digits (the 18th is implied).
+  // For lookups: each person's key (the id's first 17 digits; the 18th is
+  // implied) and an open-addressing index of person numbers by key.
   std::vector<uint64_t> keys_;
-  std::vector<uint32_t> values_;
+  std::vector<uint32_t> index_;
   size_t used_ = 0;
 };
 
