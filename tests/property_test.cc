@@ -17,6 +17,7 @@
 #include "batch/claim_parse.h"
 #include "gen/generator.h"
 #include "settle/engine.h"
+#include "settle/explain.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -235,6 +236,59 @@ TEST_P(Properties, DeductiblesNeverExceeded) {
   if (!max_amount.empty()) {
     EXPECT_GT(used_some, 0u);
   }
+  fs::remove_all(g.dir);
+}
+
+// Explanations: the batch rebuilds each claim's state from checkpoints; the
+// reference settles every person's claims in order, tracing each one. Few
+// persons with many claims each, so that every checkpoint path is taken.
+TEST_P(Properties, ExplanationsMatchAStraightReplay) {
+  auto [plan_file, seed] = GetParam();
+  Generated g = make(plan_file, seed + 300, 0, 40, 3000);
+  const std::vector<std::string> res = lines(settle(g, g.dir / "claims.jsonl", 2));
+  RecordSet rs;
+  ClaimParser parser(g.plan, g.roll);
+  std::string text = slurp(g.dir / "claims.jsonl");
+  text.append(ClaimParser::kPadding, ' ');
+  parser.parse_lines(std::string_view(text.data(), text.size() - ClaimParser::kPadding), &rs);
+  ASSERT_EQ(rs.records.size(), res.size());
+  // Each person's settleable claims in claim order (admission, discharge, setl_id).
+  std::map<uint32_t, std::vector<uint32_t>> by_person;
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < rs.records.size(); ++i) {
+    const Record& r = rs.records[i];
+    if (r.code != Code::kOk || !seen.insert(std::string(rs.setl_id(r))).second) continue;
+    by_person[r.person].push_back(i);
+  }
+  size_t explained = 0, long_histories = 0;
+  for (auto& [p, claims] : by_person) {
+    std::sort(claims.begin(), claims.end(), [&](uint32_t a, uint32_t b) {
+      const Record &x = rs.records[a], &y = rs.records[b];
+      return std::tuple(x.begndate, x.enddate, rs.setl_id(x)) <
+             std::tuple(y.begndate, y.enddate, rs.setl_id(y));
+    });
+    if (claims.size() > 20) ++long_histories;
+    YearState state;
+    for (uint32_t i : claims) {
+      std::vector<std::string> want;
+      const Person& person = g.roll.person(p);
+      // Accidents move only the accident limits, which no medical line shows.
+      if (rs.records[i].kind == RecordKind::kAccident) continue;
+      MedicalClaim c = medical_claim_of(g.plan, rs, i);
+      LayerTrace trace[limits::kLayersMax];
+      MedicalResult m = settle_medical(g.plan, g.roll, person, c, &state, trace);
+      json got = json::parse(res[i]);
+      if (m.code != Code::kOk) {
+        EXPECT_EQ(got["error"], "given_exceeds_base") << res[i];
+        continue;
+      }
+      explain_medical(g.plan, c, m, trace, &want);
+      ASSERT_EQ(got["explain"].get<std::vector<std::string>>(), want) << res[i];
+      ++explained;
+    }
+  }
+  EXPECT_GT(long_histories, 10u);
+  EXPECT_GT(explained, 2000u);
   fs::remove_all(g.dir);
 }
 

@@ -183,7 +183,8 @@ void mark_duplicates(int threads, RecordSet* rs) {
   parallel_for(threads, size_t(threads), [&](size_t t) {
     for (size_t i = n * t / size_t(threads); i < n * (t + 1) / size_t(threads); ++i) {
       const Record& r = rs->records[i];
-      hash[i] = r.code == Code::kOk ? hash_bytes(rs->setl_id(r)) : 0;
+      // 0 marks a record out of the running; a settleable one's hash is odd.
+      hash[i] = r.code == Code::kOk ? hash_bytes(rs->setl_id(r)) | 1 : 0;
     }
   });
   std::vector<std::vector<uint32_t>> dups(static_cast<size_t>(threads));
@@ -194,7 +195,7 @@ void mark_duplicates(int threads, RecordSet* rs) {
     const size_t mask = cap - 1;
     for (uint32_t i = 0; i < n; ++i) {
       const uint64_t h = hash[i];
-      if (h % uint64_t(threads) != t || rs->records[i].code != Code::kOk) continue;
+      if (h == 0 || (h >> 1) % uint64_t(threads) != t) continue;
       const std::string_view id = rs->setl_id(rs->records[i]);
       for (size_t k = (h >> 8) & mask;; k = (k + 1) & mask) {
         uint32_t j = table[k];
@@ -255,6 +256,7 @@ class PayTable {
     const int32_t v = narrow_[i * layers_ + l];
     return v != kWideFen ? v : wide_.at(i * layers_ + l);
   }
+  void prefetch(size_t i) const { __builtin_prefetch(&narrow_[i * layers_], 1); }
   void row(size_t i, Fen* out) const {
     for (size_t l = 0; l < layers_; ++l) out[l] = get(i, l);
   }
@@ -291,12 +293,26 @@ struct StateLayout {
   }
 };
 
+struct Exceeded {
+  Fen base = 0, given = 0;
+  uint8_t layer = 0;
+};
+
+// With explanations on, each claim is replayed with a trace when its line is
+// written. The state before a claim is rebuilt from the person's last
+// checkpoint (kept every kCheckpointEvery claims; none for the first, whose
+// state is zero) by re-settling the claims between.
+constexpr uint32_t kCheckpointEvery = 8;
+
 struct Settled {
-  PayTable pay;  // per record and layer (accident: layer 0)
-  BigVector<uint8_t> failed_layer;
-  std::unordered_map<uint32_t, std::pair<Fen, Fen>>
-      exceeded;              // record -> (base, given); per thread
-  BigVector<Fen> snapshots;  // records * layout.size(), when explaining
+  PayTable pay;                                     // per record and layer (accident: layer 0)
+  std::unordered_map<uint32_t, Exceeded> exceeded;  // given_exceeds_base records
+  // Explanations only:
+  BigVector<uint32_t> start;        // person p's claims are order[start[p]..start[p+1])
+  BigVector<uint32_t> order;        // settleable records by person, each person's in claim order
+  BigVector<uint32_t> position;     // record -> its index in order
+  BigVector<uint32_t> first_check;  // person -> their first checkpoint
+  BigVector<Fen> checkpoints;       // layout.size() each
 };
 
 // ---- phase 2b: settle each person's claims in order ----
@@ -305,15 +321,25 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
   const size_t n = rs->records.size();
   const size_t nl = plan.layers.size();
   out->pay.reset(n, nl);
-  out->failed_layer.assign(n, 0);
-  if (explain) out->snapshots.assign(n * layout.size(), 0);
   // Counting sort of settleable records by person.
-  BigVector<uint32_t> start(roll.size() + 1, 0);
+  BigVector<uint32_t>& start = out->start;
+  start.assign(roll.size() + 1, 0);
   for (const Record& r : rs->records) {
     if (r.code == Code::kOk) ++start[r.person + 1];
   }
   for (size_t p = 0; p < roll.size(); ++p) start[p + 1] += start[p];
-  BigVector<uint32_t> order(start[roll.size()]);
+  BigVector<uint32_t>& order = out->order;
+  order.assign(start[roll.size()], 0);
+  if (explain) {
+    out->position.assign(n, 0);
+    out->first_check.assign(roll.size() + 1, 0);
+    for (size_t p = 0; p < roll.size(); ++p) {
+      const uint32_t claims = start[p + 1] - start[p];
+      out->first_check[p + 1] =
+          out->first_check[p] + (claims == 0 ? 0 : (claims - 1) / kCheckpointEvery);
+    }
+    out->checkpoints.assign(size_t(out->first_check[roll.size()]) * layout.size(), 0);
+  }
   {
     BigVector<uint32_t> fill(start.begin(), start.end() - 1);
     for (uint32_t i = 0; i < n; ++i) {
@@ -336,10 +362,24 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
     cut[size_t(t)] = size_t(std::lower_bound(start.begin(), start.end(), want) - start.begin());
     cut[size_t(t)] = std::min(std::max(cut[size_t(t)], cut[size_t(t) - 1]), roll.size());
   }
-  std::vector<std::unordered_map<uint32_t, std::pair<Fen, Fen>>> exceeded(
-      static_cast<size_t>(threads));
+  std::vector<std::unordered_map<uint32_t, Exceeded>> exceeded(static_cast<size_t>(threads));
+  const size_t nb = plan.buckets.size();
   parallel_for(threads, size_t(threads), [&](size_t t) {
+    // Records are visited in person order, which is random in memory: fetch
+    // a few persons ahead so their records are in cache when settled.
+    constexpr size_t kAhead = 4;
+    auto prefetch = [&](size_t q) {
+      if (q >= cut[t + 1]) return;
+      for (uint32_t k = start[q]; k < start[q + 1]; ++k) {
+        const uint32_t i = order[k];
+        __builtin_prefetch(&rs->records[i]);
+        if (nb > 0) __builtin_prefetch(&rs->buckets[size_t(i) * nb]);
+        out->pay.prefetch(i);
+      }
+    };
+    for (size_t q = cut[t]; q < cut[t] + kAhead; ++q) prefetch(q);
     for (size_t p = cut[t]; p < cut[t + 1]; ++p) {
+      prefetch(p + kAhead);
       uint32_t* first = order.data() + start[p];
       uint32_t* last = order.data() + start[p + 1];
       if (first == last) continue;
@@ -349,7 +389,14 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
       for (uint32_t* it = first; it != last; ++it) {
         const uint32_t i = *it;
         Record& r = rs->records[i];
-        if (explain) layout.save(state, &out->snapshots[size_t(i) * layout.size()]);
+        if (explain) {
+          const uint32_t k = uint32_t(it - first);
+          out->position[i] = start[p] + k;
+          if (k > 0 && k % kCheckpointEvery == 0) {
+            const size_t slot = out->first_check[p] + k / kCheckpointEvery - 1;
+            layout.save(state, &out->checkpoints[slot * layout.size()]);
+          }
+        }
         if (r.kind == RecordKind::kAccident) {
           out->pay.set(i, 0,
                        settle_accident(plan, roll, person, accident_claim_of(*rs, i), &state).pay);
@@ -360,7 +407,6 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
         if (m.code != Code::kOk) {
           // Rejected while applying: keep what the message needs.
           r.code = m.code;
-          out->failed_layer[i] = uint8_t(m.failed_layer);
           LayerTrace trace[limits::kLayersMax];
           YearState probe = state;
           settle_medical(
@@ -371,8 +417,9 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
                 return base_only;
               }(),
               &probe, trace);
-          exceeded[t].emplace(
-              i, std::make_pair(trace[m.failed_layer].base, c.given[size_t(m.failed_layer)]));
+          exceeded[t].emplace(i,
+                              Exceeded{trace[m.failed_layer].base, c.given[size_t(m.failed_layer)],
+                                       uint8_t(m.failed_layer)});
           continue;
         }
         for (size_t l = 0; l < nl; ++l) out->pay.set(i, l, m.pay[l]);
@@ -380,6 +427,10 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
     }
   });
   for (auto& e : exceeded) out->exceeded.merge(e);
+  if (!explain) {  // the orderings are needed only to replay claims for their explanations
+    BigVector<uint32_t>().swap(out->order);
+    BigVector<uint32_t>().swap(out->start);
+  }
 }
 
 // ---- phase 3: results in input order ----
@@ -432,6 +483,27 @@ void merge(BatchSummary* into, const BatchSummary& s) {
   into->psn_part_amt += s.psn_part_amt;
 }
 
+// The person's year state just before record i, from the last checkpoint.
+YearState state_before(const Plan& plan, const Roll& roll, const RecordSet& rs, const Settled& st,
+                       const StateLayout& layout, uint32_t i) {
+  const Record& r = rs.records[i];
+  const Person& person = roll.person(r.person);
+  const uint32_t k = st.position[i] - st.start[r.person];  // claims before this one
+  const uint32_t c = k / kCheckpointEvery;
+  YearState s;
+  if (c > 0) s = layout.load(&st.checkpoints[(st.first_check[r.person] + c - 1) * layout.size()]);
+  for (uint32_t j = st.start[r.person] + c * kCheckpointEvery; j < st.position[i]; ++j) {
+    const uint32_t e = st.order[j];
+    if (rs.records[e].kind == RecordKind::kAccident) {
+      settle_accident(plan, roll, person, accident_claim_of(rs, e), &s);
+    } else {
+      // A given_exceeds_base claim leaves the state as it was, as it did then.
+      settle_medical(plan, roll, person, medical_claim_of(plan, rs, e), &s, nullptr);
+    }
+  }
+  return s;
+}
+
 void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const Settled& st,
                   const StateLayout& layout, const ResultWriter& writer, bool explain, size_t from,
                   size_t to, ByteBuf* out) {
@@ -447,9 +519,9 @@ void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const
     if (r.code != Code::kOk) {
       v.error = r.code;
       if (r.code == Code::kGivenExceedsBase) {
-        const auto& [base, given] = st.exceeded.at(uint32_t(i));
-        message = "given " + plan.layers[st.failed_layer[i]].id + "_pay " + fen_to_string(given) +
-                  " exceeds the layer's base " + fen_to_string(base);
+        const Exceeded& e = st.exceeded.at(uint32_t(i));
+        message = "given " + plan.layers[e.layer].id + "_pay " + fen_to_string(e.given) +
+                  " exceeds the layer's base " + fen_to_string(e.base);
         v.message = message;
       } else if (auto it = rs.messages.find(uint32_t(i)); it != rs.messages.end()) {
         v.message = it->second;
@@ -470,7 +542,7 @@ void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const
     if (explain) {
       lines.clear();
       const Person& person = roll.person(r.person);
-      YearState s = layout.load(&st.snapshots[i * layout.size()]);
+      YearState s = state_before(plan, roll, rs, st, layout, uint32_t(i));
       if (v.accident) {
         AccidentClaim a = accident_claim_of(rs, uint32_t(i));
         explain_accident(plan, a, settle_accident(plan, roll, person, a, &s), &lines);
