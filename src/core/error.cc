@@ -6,7 +6,7 @@
 
 namespace huibao {
 namespace {
-constexpr std::array<std::string_view, 14> kNames = {
+constexpr std::array<std::string_view, 18> kNames = {
     "ok",
     "malformed_record",
     "invalid_psn_no",
@@ -21,6 +21,10 @@ constexpr std::array<std::string_view, 14> kNames = {
     "roll_invalid",
     "io_error",
     "limit_exceeded",
+    "store_error",
+    "store_constraint",
+    "store_busy",
+    "store_schema",
 };
 }  // namespace
 

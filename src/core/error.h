@@ -25,6 +25,13 @@ enum class Code : unsigned char {
   kRollInvalid,
   kIoError,
   kLimitExceeded,
+  // The store (src/store): a database failure, a constraint the data broke
+  // (unique or foreign key), a lock not obtained in time (retryable), and a
+  // schema this binary cannot work with (newer, or an applied migration changed).
+  kStoreError,
+  kStoreConstraint,
+  kStoreBusy,
+  kStoreSchema,
 };
 
 inline constexpr int kClaimRejectionCodes = 9;  // kMalformedRecord..kGivenExceedsBase

@@ -1,0 +1,244 @@
+// The SQLite engine: WAL journal, synchronous=FULL (a commit is on disk when
+// it returns), foreign keys on, a busy timeout so writers queue, and BEGIN
+// IMMEDIATE for write transactions (a deferred transaction that later writes
+// could fail with SQLITE_BUSY without waiting).
+#include <sqlite3.h>
+
+#include <vector>
+
+#include "store/engines.h"
+
+namespace huibao::store {
+namespace {
+
+constexpr Dialect kSqliteDialect{Engine::kSqlite, "sqlite", "", 32766};
+
+Status sqlite_status(sqlite3* db, int rc, std::string_view sql) {
+  Code code = Code::kStoreError;
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+      code = Code::kStoreConstraint;
+      break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      code = Code::kStoreBusy;
+      break;
+    default:
+      break;
+  }
+  std::string msg = "sqlite: ";
+  msg += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  if (!sql.empty()) {
+    msg += " (in: ";
+    msg += sql_head(sql);
+    msg += ")";
+  }
+  return Status(code, std::move(msg));
+}
+
+class SqliteStmt final : public Stmt {
+ public:
+  SqliteStmt(Db* db, std::string sql, sqlite3* conn, sqlite3_stmt* st)
+      : Stmt(db, std::move(sql)),
+        conn_(conn),
+        st_(st),
+        params_(sqlite3_bind_parameter_count(st)),
+        texts_(size_t(params_)) {}
+  ~SqliteStmt() override { sqlite3_finalize(st_); }
+
+  void bind_int64(int param, int64_t value) override {
+    before_bind(param);
+    sqlite3_bind_int64(st_, param, value);
+  }
+  void bind_null(int param) override {
+    before_bind(param);
+    sqlite3_bind_null(st_, param);
+  }
+  int column_count() const override { return sqlite3_column_count(st_); }
+  bool column_is_null(int column) const override {
+    return sqlite3_column_type(st_, column) == SQLITE_NULL;
+  }
+  int64_t column_int64(int column) const override { return sqlite3_column_int64(st_, column); }
+  std::string_view column_text(int column) const override {
+    const unsigned char* p = sqlite3_column_text(st_, column);
+    if (p == nullptr) return {};
+    return {reinterpret_cast<const char*>(p), size_t(sqlite3_column_bytes(st_, column))};
+  }
+
+ protected:
+  void do_bind_text(int param, std::string_view value) override {
+    before_bind(param);
+    // Our own buffer per parameter, reused: SQLITE_TRANSIENT would copy
+    // (and allocate) on every bind.
+    std::string& buf = texts_[size_t(param - 1)];
+    buf.assign(value);
+    sqlite3_bind_text(st_, param, buf.data(), int(buf.size()), SQLITE_STATIC);
+  }
+
+  Result<bool> do_step() override {
+    if (done_) return false;
+    running_ = true;
+    int rc = sqlite3_step(st_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) {
+      done_ = true;
+      changes_ = sqlite3_changes64(conn_);
+      return false;
+    }
+    // sqlite3_reset returns the same error; the message is read first.
+    Status s = sqlite_status(conn_, sqlite3_extended_errcode(conn_), sql_);
+    do_reset();
+    return s;
+  }
+
+  void do_reset() override {
+    if (running_) sqlite3_reset(st_);
+    running_ = false;
+    done_ = false;
+  }
+
+  int64_t changes() const override { return changes_; }
+
+ private:
+  void before_bind(int param) {
+    HB_ASSERT(param >= 1 && param <= params_);
+    if (running_) do_reset();  // SQLite refuses bindings on a running statement
+  }
+
+  sqlite3* conn_;
+  sqlite3_stmt* st_;
+  int params_;
+  std::vector<std::string> texts_;
+  bool running_ = false;
+  bool done_ = false;
+  int64_t changes_ = 0;
+};
+
+class SqliteDb final : public Db {
+ public:
+  explicit SqliteDb(sqlite3* conn) : conn_(conn) {}
+  ~SqliteDb() override {
+    clear_statements();
+    sqlite3_close_v2(conn_);
+  }
+
+  const Dialect& dialect() const override { return kSqliteDialect; }
+
+  // Sets the connection up; run once after sqlite3_open_v2.
+  Status configure(bool in_memory) {
+    sqlite3_extended_result_codes(conn_, 1);
+    sqlite3_busy_timeout(conn_, kBusyTimeoutMs);
+    std::string mode;
+    {
+      sqlite3_stmt* st = nullptr;
+      int rc = sqlite3_prepare_v2(conn_, "PRAGMA journal_mode=WAL", -1, &st, nullptr);
+      if (rc == SQLITE_OK) rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW) {
+        mode = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        rc = SQLITE_OK;
+      }
+      Status s = rc == SQLITE_OK ? Status() : sqlite_status(conn_, rc, "PRAGMA journal_mode=WAL");
+      sqlite3_finalize(st);
+      if (!s.ok()) return s;
+    }
+    if (mode != "wal" && !(in_memory && mode == "memory")) {
+      return Status(Code::kStoreError,
+                    "sqlite: could not switch the database to WAL mode (got '" + mode + "')");
+    }
+    return do_exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+  }
+
+ protected:
+  Status do_exec(std::string_view sql) override {
+    std::string text(sql);  // sqlite3_exec needs NUL termination
+    char* err = nullptr;
+    int rc = sqlite3_exec(conn_, text.c_str(), nullptr, nullptr, &err);
+    sqlite3_free(err);  // sqlite3_errmsg holds the same message
+    if (rc != SQLITE_OK) return sqlite_status(conn_, sqlite3_extended_errcode(conn_), sql);
+    return Status();
+  }
+
+  Result<std::unique_ptr<Stmt>> do_prepare(std::string_view sql) override {
+    sqlite3_stmt* st = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(conn_, sql.data(), int(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
+                                &tail);
+    if (rc != SQLITE_OK) return sqlite_status(conn_, rc, sql);
+    if (st == nullptr)
+      return Status(Code::kStoreError, "prepare: no SQL statement in '" + sql_head(sql) + "'");
+    for (const char* p = tail; p < sql.data() + sql.size(); ++p) {
+      if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {
+        sqlite3_finalize(st);
+        return Status(Code::kStoreError, "prepare takes one statement; use exec for scripts (in: " +
+                                             sql_head(sql) + ")");
+      }
+    }
+    return std::unique_ptr<Stmt>(new SqliteStmt(this, std::string(sql), conn_, st));
+  }
+
+  Status do_begin(TxMode mode) override {
+    return do_exec(mode == TxMode::kWrite ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  Status do_commit() override { return do_exec("COMMIT"); }
+  Status do_rollback() override {
+    // Some errors (I/O, full disk) end the transaction themselves.
+    if (sqlite3_get_autocommit(conn_)) return Status();
+    return do_exec("ROLLBACK");
+  }
+
+  // One prepared single-row INSERT stepped per row: with SQLite in-process
+  // this is as fast as multi-row VALUES and needs no chunking.
+  Status do_insert_rows(const InsertSpec& spec, const Rows& rows) override {
+    Result<Stmt*> prepared = prepare(insert_sql(spec, 1, false));
+    if (!prepared.ok()) return prepared.status();
+    Stmt& st = **prepared;
+    for (size_t r = 0; r < rows.rows(); ++r) {
+      for (int c = 0; c < rows.columns(); ++c) {
+        const Rows::Value& v = rows.at(r, c);
+        switch (v.kind) {
+          case Rows::Kind::kNull:
+            st.bind_null(c + 1);
+            break;
+          case Rows::Kind::kInt64:
+            st.bind_int64(c + 1, v.i);
+            break;
+          case Rows::Kind::kText:
+            st.bind_text(c + 1, rows.text(v));
+            break;
+        }
+      }
+      Result<int64_t> done = st.execute();
+      if (!done.ok()) {
+        return Status(done.status().code(),
+                      "row " + std::to_string(r + 1) + ": " + done.status().message());
+      }
+    }
+    return Status();
+  }
+
+ private:
+  sqlite3* conn_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Db>> connect_sqlite(std::string_view path) {
+  std::string file(path);
+  sqlite3* conn = nullptr;
+  int rc =
+      sqlite3_open_v2(file.c_str(), &conn,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s(Code::kStoreError, "sqlite: cannot open '" + file +
+                                    "': " + (conn ? sqlite3_errmsg(conn) : sqlite3_errstr(rc)));
+    sqlite3_close_v2(conn);
+    return s;
+  }
+  auto db = std::make_unique<SqliteDb>(conn);
+  if (Status s = db->configure(file == ":memory:"); !s.ok()) {
+    return Status(s.code(), s.message() + " ('" + file + "')");
+  }
+  return std::unique_ptr<Db>(std::move(db));
+}
+
+}  // namespace huibao::store

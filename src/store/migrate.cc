@@ -1,0 +1,160 @@
+#include "store/migrate.h"
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+namespace huibao::store {
+namespace {
+
+// Serializes concurrent migrators on PostgreSQL (SQLite's BEGIN IMMEDIATE does it there).
+constexpr int64_t kMigrationLockKey = 0x6875'6962'616f'0001;  // "huibao" 1
+
+constexpr std::string_view kCreateSchemaVersion =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version INTEGER NOT NULL PRIMARY KEY, "
+    "name TEXT NOT NULL, "
+    "checksum TEXT NOT NULL, "
+    "applied_at TEXT NOT NULL)";
+
+struct Applied {
+  int version;
+  std::string name;
+  std::string checksum;
+};
+
+std::string file_name(int version, std::string_view name) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d_", version);
+  return buf + std::string(name) + ".sql";
+}
+
+Result<std::vector<Applied>> read_applied(Db& db) {
+  Result<Stmt*> st =
+      db.prepare("SELECT version, name, checksum FROM schema_version ORDER BY version");
+  if (!st.ok()) return st.status();
+  std::vector<Applied> out;
+  for (;;) {
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({int((*st)->column_int64(0)), std::string((*st)->column_text(1)),
+                   std::string((*st)->column_text(2))});
+  }
+  return out;
+}
+
+// Refuses a database this binary cannot work with; the applied versions
+// must be exactly 1..n of the known ones, with the same text.
+Status check_applied(const std::vector<Applied>& applied, std::span<const Migration> known) {
+  for (size_t i = 0; i < applied.size(); ++i) {
+    const Applied& a = applied[i];
+    if (a.version > int(known.size())) {
+      return Status(Code::kStoreSchema,
+                    "the database's schema version " + std::to_string(applied.back().version) +
+                        " is newer than this huibao knows (" + std::to_string(known.size()) +
+                        "): use a newer huibao (migration " + file_name(a.version, a.name) + ")");
+    }
+    if (a.version != int(i) + 1) {
+      return Status(Code::kStoreSchema, "schema_version is not contiguous: found version " +
+                                            std::to_string(a.version) + " where " +
+                                            std::to_string(i + 1) + " was expected");
+    }
+    const Migration& m = known[i];
+    if (a.checksum != migration_checksum(m.sql)) {
+      return Status(Code::kStoreSchema,
+                    "migration " + file_name(m.version, m.name) +
+                        " was changed after it was applied to this database; migrations are "
+                        "forward-only: add a new one instead");
+    }
+  }
+  return Status();
+}
+
+Status apply(Db& db, const Migration& m) {
+  if (Status s = db.exec(m.sql); !s.ok()) {
+    return Status(s.code(), "migration " + file_name(m.version, m.name) + ": " + s.message());
+  }
+  Result<Stmt*> st = db.prepare(
+      "INSERT INTO schema_version (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)");
+  if (!st.ok()) return st.status();
+  (*st)->bind_int64(1, m.version);
+  (*st)->bind_text(2, m.name);
+  (*st)->bind_text(3, migration_checksum(m.sql));
+  (*st)->bind_text(4, utc_timestamp_now());
+  Result<int64_t> done = (*st)->execute();
+  return done.ok() ? Status() : done.status();
+}
+
+}  // namespace
+
+Status migrate(Db& db) {
+  return migrate(db, embedded_migrations());
+}
+
+Status migrate(Db& db, std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) HB_ASSERT(migrations[i].version == int(i) + 1);
+  Tx tx(db, TxMode::kWrite);
+  if (!tx.ok()) return tx.status();
+  if (db.dialect().engine == Engine::kPostgres) {
+    Status s = db.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")");
+    if (!s.ok()) return s;
+  }
+  if (Status s = db.exec(kCreateSchemaVersion); !s.ok()) return s;
+  Result<std::vector<Applied>> applied = read_applied(db);
+  if (!applied.ok()) return applied.status();
+  if (Status s = check_applied(*applied, migrations); !s.ok()) return s;
+  for (size_t i = applied->size(); i < migrations.size(); ++i) {
+    if (Status s = apply(db, migrations[i]); !s.ok()) return s;
+  }
+  return tx.commit();
+}
+
+Result<int> schema_version(Db& db) {
+  Result<Stmt*> exists = db.prepare(
+      db.dialect().engine == Engine::kSqlite
+          ? "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+          : "SELECT count(*) FROM pg_catalog.pg_tables "
+            "WHERE tablename = 'schema_version' AND schemaname = current_schema()");
+  if (!exists.ok()) return exists.status();
+  Result<bool> found = (*exists)->step();
+  if (!found.ok()) return found.status();
+  const bool has_table = (*exists)->column_int64(0) != 0;
+  (*exists)->reset();
+  if (!has_table) return 0;
+  Result<Stmt*> st = db.prepare("SELECT max(version) FROM schema_version");
+  if (!st.ok()) return st.status();
+  Result<bool> row = (*st)->step();
+  if (!row.ok()) return row.status();
+  const int version = int((*st)->column_int64(0));
+  (*st)->reset();
+  return version;
+}
+
+std::string migration_checksum(std::string_view sql) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : sql) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string utc_timestamp_now() {
+  using namespace std::chrono;
+  const auto now = time_point_cast<milliseconds>(system_clock::now());
+  const auto day = floor<days>(now);
+  const year_month_day ymd(day);
+  const hh_mm_ss<milliseconds> t(now - day);
+  char buf[32];
+  std::snprintf(
+      buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", int(ymd.year()),
+      unsigned(ymd.month()), unsigned(ymd.day()), static_cast<long long>(t.hours().count()),
+      static_cast<long long>(t.minutes().count()), static_cast<long long>(t.seconds().count()),
+      static_cast<long long>(t.subseconds().count()));
+  return buf;
+}
+
+}  // namespace huibao::store
