@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "batch/claim_parse.h"
+#include "batch/out_file.h"
 #include "batch/record.h"
 #include "batch/result_json.h"
 #include "settle/explain.h"
@@ -38,9 +39,9 @@ std::string fen128_to_string(__int128 f) {
 
 namespace {
 
-constexpr size_t kBlockBytes = 16 << 20;          // claims read per block
-constexpr size_t kWriteRecords = 1 << 14;         // results formatted per thread and block
-constexpr size_t kWriteRecordsExplain = 1 << 12;  // (explained results are ~5x longer)
+constexpr size_t kBlockBytes = 8 << 20;           // claims read per block
+constexpr size_t kWriteRecords = 1 << 13;         // results formatted per thread and block
+constexpr size_t kWriteRecordsExplain = 1 << 11;  // (explained results are ~5x longer)
 
 int thread_count(const BatchOptions& o) {
   if (o.threads > 0) return o.threads;
@@ -580,9 +581,8 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
     std::fprintf(stderr, "settle: read and checked in %.3f s, settled in %.3f s, writing %s\n",
                  seconds(t0, t1), seconds(t1, t2), o.out_path.c_str());
 
-  int fd = ::open(o.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0)
-    return Status(Code::kIoError, "cannot write '" + o.out_path + "': " + std::strerror(errno));
+  OutFile file;
+  if (Status s = file.open(o.out_path); !s.ok()) return s;
   const size_t n = rs.records.size();
   const size_t per_block = o.explain ? kWriteRecordsExplain : kWriteRecords;
   const ResultWriter writer(plan);
@@ -598,19 +598,7 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
   std::thread write_thread;
   auto write_set = [&](const std::vector<ByteBuf>* set) {
     for (const ByteBuf& b : *set) {
-      const char* p = b.data();
-      size_t left = b.size();
-      while (left > 0 && write_status.ok()) {
-        ssize_t w = ::write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-          write_status = Status(Code::kIoError,
-                                "write error on '" + o.out_path + "': " + std::strerror(errno));
-          break;
-        }
-        p += w;
-        left -= size_t(w);
-      }
+      if (write_status.ok()) write_status = file.write(b.view());
     }
   };
   int which = 0;
@@ -630,11 +618,8 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
     // The next iteration formats into the other set, which the writer just released.
   }
   if (write_thread.joinable()) write_thread.join();
-  if (!write_status.ok()) {
-    ::close(fd);
-    return write_status;
-  }
-  if (::close(fd) != 0) return Status(Code::kIoError, "cannot close '" + o.out_path + "'");
+  if (!write_status.ok()) return write_status;
+  if (Status s = file.close(); !s.ok()) return s;
   if (o.progress) std::fprintf(stderr, "settle: written in %.3f s\n", seconds(t2, Clock::now()));
   return Status::Ok();
 }

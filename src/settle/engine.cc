@@ -136,7 +136,10 @@ MedicalResult settle_medical(const Plan& plan, const Roll& roll, const Person& p
   std::copy(claim.amount.begin(), claim.amount.end(), src);
   std::copy(claim.bucket.begin(), claim.bucket.end(), src + kSourceBucket0);
 
-  YearState s = *state;  // committed only if every layer settles
+  // A claim with given amounts may fail part-way (given_exceeds_base) and must
+  // then leave the state untouched: it works on a copy. Others cannot fail.
+  YearState copy;
+  YearState& s = claim.given_mask == 0 ? *state : (copy = *state);
   for (size_t l = 0; l < plan.layers.size(); ++l) {
     const Layer& L = plan.layers[l];
     const Fen base = std::max(Fen{0}, eval(L.base, src));
@@ -184,7 +187,7 @@ MedicalResult settle_medical(const Plan& plan, const Roll& roll, const Person& p
     if (trace != nullptr) trace[l] = t;
   }
   out.psn_part_amt = claim.amount[kMedfeeSumamt] - out.fund_pay_sumamt - out.hosp_part_amt;
-  *state = s;
+  if (&s != state) *state = s;
   return out;
 }
 
