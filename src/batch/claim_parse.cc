@@ -119,6 +119,7 @@ struct ClaimParser::Impl {
   std::array<Fen, kFieldCount> fen{};
   std::array<int64_t, kFieldCount> integer{};
   uint32_t present = 0;  // bit per Field: present and not null
+  uint32_t seen = 0;     // bit per Field: the key occurred
 
   Impl(const Plan& p, const Roll& r) : plan(p), roll(r) {}
 
@@ -353,10 +354,12 @@ struct ClaimParser::Impl {
         if (!valid_json(v, 0)) return false;
         continue;
       }
-      if ((present >> fi) & 1) {
+      if ((seen >> fi) & 1) {  // null or not, a second occurrence is malformed
+        if (!valid_json(v, 0)) return false;
         malformed("field " + std::string(key) + " appears twice");
         continue;
       }
+      seen |= 1u << fi;
       bool is_null = false;
       if (v.is_null().get(is_null)) return false;  // a token like `nul` is not JSON
       if (is_null) continue;                       // null counts as missing
@@ -410,6 +413,7 @@ struct ClaimParser::Impl {
     error.clear();
     json_bad = false;
     present = 0;
+    seen = 0;
     text.fill({});  // absent optional fields read as empty / zero, never as the last record's
     fen.fill(0);
     integer.fill(0);

@@ -1,6 +1,7 @@
 #include "batch/out_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +25,12 @@ Status OutFile::open(const std::string& path) {
   direct_ = fd_ >= 0;
   if (fd_ < 0 && errno == EINVAL) fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd_ < 0) return fail("cannot write");
+  struct stat st;
+  if (direct_ && (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode))) {
+    // A pipe or device: O_DIRECT means something else there (packet mode).
+    if (::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT) != 0) return fail("cannot write");
+    direct_ = false;
+  }
   stage_ = static_cast<char*>(std::aligned_alloc(kAlign, kStageBytes));
   if (stage_ == nullptr) return Status(Code::kIoError, "out of memory for the output buffer");
   return Status::Ok();

@@ -3,12 +3,14 @@
 #pragma once
 #include <cstdint>
 #include <string_view>
+#include "core/limits.h"
 
 namespace huibao {
 
 using CategoryMask = uint32_t;
 
 inline constexpr int kCategoryCount = 9;
+static_assert(limits::kCategoriesPerPersonMax == kCategoryCount);
 
 // Returns the category's bit index, or -1 when the name is not in the vocabulary.
 int category_index(std::string_view name);

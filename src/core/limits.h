@@ -18,14 +18,15 @@ inline constexpr size_t kSegmentsMax = 16;
 inline constexpr size_t kProductsMax = 16;
 inline constexpr size_t kBucketsMax = 8;  // item buckets such as special drugs
 
-// Person categories on one roll row and their national vocabulary size.
-inline constexpr size_t kCategoriesPerPersonMax = 16;
+// Person categories on one roll row: each of the nine national categories
+// (core/category.h) at most once.
+inline constexpr size_t kCategoriesPerPersonMax = 9;
 
 // Claim records.
 inline constexpr size_t kClaimLineBytesMax = 1 << 20;  // one JSONL record
 inline constexpr size_t kItemsPerClaimMax = 10'000;
 inline constexpr size_t kSetlIdBytesMax = 64;
-inline constexpr size_t kFieldBytesMax = 256;  // any other string field
+inline constexpr size_t kFieldBytesMax = 256;     // any other string field
 inline constexpr size_t kPsnNoEchoBytesMax = 64;  // a longer psn_no is echoed as null
 inline constexpr int kJsonDepthMax = 256;         // nesting of a claim line's JSON
 inline constexpr uint32_t kRecordsPerBatchMax = 200'000'000;
