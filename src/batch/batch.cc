@@ -1,6 +1,7 @@
 #include "batch/batch.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,6 +61,29 @@ void parallel_for(int t, size_t n, F f) {
   for (size_t i = 1; i < n; ++i) pool.emplace_back(f, i);
   f(0);
   for (auto& th : pool) th.join();
+}
+
+// Makes the pages of [p, p + bytes) resident and writable, split over threads.
+void prefault(void* p, size_t bytes, int threads) {
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1);
+  const uintptr_t end = (uintptr_t(p) + bytes) & ~(page - 1);
+  if (end <= begin) return;
+  const size_t pages = (end - begin) / page;
+  parallel_for(threads, size_t(threads), [&](size_t t) {
+    const uintptr_t a = begin + pages * t / size_t(threads) * page;
+    const uintptr_t b = begin + pages * (t + 1) / size_t(threads) * page;
+    if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_POPULATE_WRITE);  // advisory
+  });
+}
+
+// v = n copies of value, in memory made resident on all cores first.
+template <typename T>
+void fresh_table(BigVector<T>* v, size_t n, T value, int threads) {
+  BigVector<T>().swap(*v);
+  v->reserve(n);
+  prefault(v->data(), n * sizeof(T), threads);
+  v->assign(n, value);
 }
 
 // ---- phase 1: stream and parse ----
@@ -142,6 +166,15 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       double estimate = double(total) / double(end) * double(in_block) * 1.02 + 1024;
       all->records.reserve(size_t(std::min(estimate, double(limits::kRecordsPerBatchMax))));
       all->buckets.reserve(all->records.capacity() * plan.buckets.size());
+      size_t text_in_block = 0;
+      for (const auto& s : sets) text_in_block += s.text.size();
+      all->text.reserve(size_t(double(total) / double(end) * double(text_in_block) * 1.02) + 4096);
+      // First touch of fresh memory is costly (zeroing, and on a virtual
+      // machine the host's own fault): take it on all cores now rather than
+      // on one while appending.
+      prefault(all->records.data(), all->records.capacity() * sizeof(Record), threads);
+      prefault(all->buckets.data(), all->buckets.capacity() * sizeof(Fen), threads);
+      prefault(all->text.data(), all->text.capacity(), threads);
     }
     for (const RecordSet& set : sets) all->append(set);
     if (all->records.size() > limits::kRecordsPerBatchMax) {
@@ -180,7 +213,8 @@ uint64_t hash_bytes(std::string_view s) {
 // records in input order, so the first use of an id always wins.
 void mark_duplicates(int threads, RecordSet* rs) {
   const size_t n = rs->records.size();
-  BigVector<uint64_t> hash(n);
+  BigVector<uint64_t> hash;
+  fresh_table(&hash, n, uint64_t{0}, threads);
   parallel_for(threads, size_t(threads), [&](size_t t) {
     for (size_t i = n * t / size_t(threads); i < n * (t + 1) / size_t(threads); ++i) {
       const Record& r = rs->records[i];
@@ -239,9 +273,9 @@ AccidentClaim accident_claim_of(const RecordSet& rs, uint32_t i) {
 // set() may run on many threads for distinct records; get() once they are done.
 class PayTable {
  public:
-  void reset(size_t records, size_t layers) {
+  void reset(size_t records, size_t layers, int threads) {
     layers_ = layers;
-    narrow_.assign(records * layers, 0);
+    fresh_table(&narrow_, records * layers, int32_t{0}, threads);
     wide_.clear();
   }
   void set(size_t i, size_t l, Fen v) {
@@ -321,7 +355,7 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
                 const StateLayout& layout, RecordSet* rs, Settled* out) {
   const size_t n = rs->records.size();
   const size_t nl = plan.layers.size();
-  out->pay.reset(n, nl);
+  out->pay.reset(n, nl, threads);
   // Counting sort of settleable records by person.
   BigVector<uint32_t>& start = out->start;
   start.assign(roll.size() + 1, 0);
@@ -330,9 +364,9 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
   }
   for (size_t p = 0; p < roll.size(); ++p) start[p + 1] += start[p];
   BigVector<uint32_t>& order = out->order;
-  order.assign(start[roll.size()], 0);
+  fresh_table(&order, start[roll.size()], uint32_t{0}, threads);
   if (explain) {
-    out->position.assign(n, 0);
+    fresh_table(&out->position, n, uint32_t{0}, threads);
     out->first_check.assign(roll.size() + 1, 0);
     for (size_t p = 0; p < roll.size(); ++p) {
       const uint32_t claims = start[p + 1] - start[p];
