@@ -576,7 +576,7 @@ TEST_P(StoreTest, InsertRowsThroughput) {
 }
 
 // The schema of 0001_init.sql works the same in both engines: keys, checks,
-// the partial unique index, upserts of accumulators.
+// the partial unique index, the upsert of a person's year state.
 TEST_P(StoreTest, InitSchemaHoldsASettlementChain) {
   std::unique_ptr<Db> db = open();
   ASSERT_NE(db, nullptr);
@@ -636,21 +636,29 @@ TEST_P(StoreTest, InitSchemaHoldsASettlementChain) {
     layers.add_int64(1234);
   }
   ASSERT_TRUE(db->insert_rows({"settlement_layers", layer_cols, ""}, layers).ok());
-  // Accumulators advance by upsert.
-  const char* bump =
-      "INSERT INTO accumulators (psn_no, plan_id, year, key, value) VALUES (?, 'hmb-2024', 2024, "
-      "?, ?) ON CONFLICT (psn_no, plan_id, year, key) DO UPDATE SET value = accumulators.value + "
-      "excluded.value";
-  for (int64_t v : {int64_t(700), int64_t(300)}) {
-    Result<Stmt*> st = db->prepare(bump);
+  // A person's year state is one row, replaced by upsert.
+  const char* put_state =
+      "INSERT INTO accumulators (psn_no, plan_id, year, state, settlements, updated_at) VALUES "
+      "(?, 'hmb-2024', 2024, ?, ?, 'now') ON CONFLICT (psn_no, plan_id, year) DO UPDATE SET "
+      "state = excluded.state, settlements = excluded.settlements, updated_at = "
+      "excluded.updated_at";
+  for (int64_t n : {int64_t(1), int64_t(2)}) {
+    Result<Stmt*> st = db->prepare(put_state);
     ASSERT_TRUE(st.ok()) << st.status().to_string();
     (*st)->bind_text(1, kPsn);
-    (*st)->bind_text(2, "hmb.deductible");
-    (*st)->bind_int64(3, v);
+    (*st)->bind_text(2, n == 1 ? R"({"deductible.hmb":700})" : R"({"deductible.hmb":1000})");
+    (*st)->bind_int64(3, n);
     ASSERT_TRUE((*st)->execute().ok());
   }
   ASSERT_TRUE(tx.commit().ok());
-  EXPECT_EQ(query_int(*db, "SELECT value FROM accumulators WHERE key = 'hmb.deductible'"), 1000);
+  EXPECT_EQ(query_int(*db,
+                      "SELECT settlements FROM accumulators WHERE psn_no = "
+                      "'370102198001011237' AND year = 2024"),
+            2);
+  EXPECT_EQ(query_int(*db,
+                      "SELECT count(*) FROM accumulators WHERE state = "
+                      "'{\"deductible.hmb\":1000}'"),
+            1);
   EXPECT_EQ(query_int(*db, "SELECT sum(amount_fen) FROM settlement_layers WHERE setl_id = 'S1'"),
             6 * 1234);
   EXPECT_EQ(query_int(*db,

@@ -220,7 +220,8 @@ CREATE INDEX settlements_by_psn_no_year ON settlements (psn_no, plan_id, plan_ye
 CREATE INDEX settlements_by_ref ON settlements (ref_setl_id);
 CREATE UNIQUE INDEX settlements_one_reversal ON settlements (ref_setl_id) WHERE kind = 'reversal';
 
--- What each layer of the plan paid for a settlement (every layer, 0 too).
+-- What each layer of the plan paid for a settlement: the layers that paid
+-- (a layer absent here paid 0.00; result_json lists every layer).
 CREATE TABLE settlement_layers (
   setl_id TEXT NOT NULL REFERENCES settlements (setl_id),
   layer TEXT NOT NULL,
@@ -247,15 +248,21 @@ CREATE TABLE accident_cases (
 );
 CREATE INDEX accident_cases_by_psn_no ON accident_cases (psn_no, accident_date);
 
--- Year accumulators per person and plan: deductible used, cap used,
--- cumulative base, keyed by layer or group ("hifmi.base", "hmb.deductible").
+-- Year accumulators per person, plan and benefit year: the engine's year
+-- state after the person's last stored settlement of that year, as a JSON
+-- object of its non-zero entries in fen ({"hifp.paid":81200,
+-- "hifmi.base":1250000, "deductible.hmb":2000000, ...}). One row per person
+-- and year, replaced in the same transaction as the settlements that moved
+-- it, so it always equals the replay of the stored settlements.
+-- settlements counts them (a check on that replay).
 CREATE TABLE accumulators (
   psn_no TEXT NOT NULL REFERENCES persons (psn_no),
   plan_id TEXT NOT NULL REFERENCES plans (plan_id),
   year INTEGER NOT NULL,
-  key TEXT NOT NULL,
-  value BIGINT NOT NULL,
-  PRIMARY KEY (psn_no, plan_id, year, key)
+  state TEXT NOT NULL,
+  settlements BIGINT NOT NULL CHECK (settlements >= 0),
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (psn_no, plan_id, year)
 );
 
 -- Who did what, in order. psn_no is the subject person when there is one
