@@ -340,15 +340,24 @@ struct Exceeded {
 constexpr uint32_t kCheckpointEvery = 8;
 
 struct Settled {
-  PayTable pay;                                     // per record and layer (accident: layer 0)
-  std::unordered_map<uint32_t, Exceeded> exceeded;  // given_exceeds_base records
-  // Explanations only:
+  PayTable pay;                                      // per record and layer (accident: layer 0)
+  std::unordered_map<uint32_t, Exceeded> exceeded;   // given_exceeds_base records
+  std::unordered_map<uint32_t, std::string> stored;  // RecordKind::kStored -> its result line
+  BatchJob::InitialState initial;                    // empty: every person starts at zero
+  // The year state after each person's claims (BatchJob::for_each_person):
+  bool keep_finals = false;
+  BigVector<Fen> finals;  // layout.size() per person, by order of start
+  // Explanations (and keep_finals) only:
   BigVector<uint32_t> start;        // person p's claims are order[start[p]..start[p+1])
   BigVector<uint32_t> order;        // settleable records by person, each person's in claim order
   BigVector<uint32_t> position;     // record -> its index in order
   BigVector<uint32_t> first_check;  // person -> their first checkpoint
   BigVector<Fen> checkpoints;       // layout.size() each
 };
+
+bool to_settle(const Record& r) {
+  return r.code == Code::kOk && r.kind != RecordKind::kStored;
+}
 
 // ---- phase 2b: settle each person's claims in order ----
 void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
@@ -360,7 +369,7 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
   BigVector<uint32_t>& start = out->start;
   start.assign(roll.size() + 1, 0);
   for (const Record& r : rs->records) {
-    if (r.code == Code::kOk) ++start[r.person + 1];
+    if (to_settle(r)) ++start[r.person + 1];
   }
   for (size_t p = 0; p < roll.size(); ++p) start[p + 1] += start[p];
   BigVector<uint32_t>& order = out->order;
@@ -375,11 +384,12 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
     }
     out->checkpoints.assign(size_t(out->first_check[roll.size()]) * layout.size(), 0);
   }
+  if (out->keep_finals) out->finals.assign(roll.size() * layout.size(), 0);
   {
     BigVector<uint32_t> fill(start.begin(), start.end() - 1);
     for (uint32_t i = 0; i < n; ++i) {
       const Record& r = rs->records[i];
-      if (r.code == Code::kOk) order[fill[r.person]++] = i;
+      if (to_settle(r)) order[fill[r.person]++] = i;
     }
   }
   auto before = [&](uint32_t a, uint32_t b) {
@@ -420,7 +430,7 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
       if (first == last) continue;
       std::sort(first, last, before);
       const Person& person = roll.person(p);
-      YearState state;
+      YearState state = out->initial ? out->initial(uint32_t(p)) : YearState{};
       for (uint32_t* it = first; it != last; ++it) {
         const uint32_t i = *it;
         Record& r = rs->records[i];
@@ -459,10 +469,11 @@ void settle_all(const Plan& plan, const Roll& roll, int threads, bool explain,
         }
         for (size_t l = 0; l < nl; ++l) out->pay.set(i, l, m.pay[l]);
       }
+      if (out->keep_finals) layout.save(state, &out->finals[p * layout.size()]);
     }
   });
   for (auto& e : exceeded) out->exceeded.merge(e);
-  if (!explain) {  // the orderings are needed only to replay claims for their explanations
+  if (!explain && !out->keep_finals) {  // the orderings serve explanations and finals only
     BigVector<uint32_t>().swap(out->order);
     BigVector<uint32_t>().swap(out->start);
   }
@@ -478,6 +489,10 @@ void summarize(const Plan& plan, const RecordSet& rs, const Settled& st, size_t 
     ++s->records;
     if (r.code != Code::kOk) {
       ++s->rejected[size_t(r.code)];
+      continue;
+    }
+    if (r.kind == RecordKind::kStored) {
+      ++s->replayed;
       continue;
     }
     ++s->settled;
@@ -505,6 +520,7 @@ void summarize(const Plan& plan, const RecordSet& rs, const Settled& st, size_t 
 void merge(BatchSummary* into, const BatchSummary& s) {
   into->records += s.records;
   into->settled += s.settled;
+  into->replayed += s.replayed;
   into->settled_accident += s.settled_accident;
   for (size_t c = 0; c < into->rejected.size(); ++c) into->rejected[c] += s.rejected[c];
   if (into->layer_total.size() < s.layer_total.size())
@@ -525,8 +541,10 @@ YearState state_before(const Plan& plan, const Roll& roll, const RecordSet& rs, 
   const Person& person = roll.person(r.person);
   const uint32_t k = st.position[i] - st.start[r.person];  // claims before this one
   const uint32_t c = k / kCheckpointEvery;
-  YearState s;
-  if (c > 0) s = layout.load(&st.checkpoints[(st.first_check[r.person] + c - 1) * layout.size()]);
+  YearState s =
+      c > 0 ? layout.load(&st.checkpoints[(st.first_check[r.person] + c - 1) * layout.size()])
+      : st.initial ? st.initial(r.person)
+                   : YearState{};
   for (uint32_t j = st.start[r.person] + c * kCheckpointEvery; j < st.position[i]; ++j) {
     const uint32_t e = st.order[j];
     if (rs.records[e].kind == RecordKind::kAccident) {
@@ -564,6 +582,11 @@ void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const
       writer.write(v, out);
       continue;
     }
+    if (r.kind == RecordKind::kStored) {
+      out->append(st.stored.at(uint32_t(i)));
+      out->append("\n");
+      continue;
+    }
     st.pay.row(i, pay);
     v.pay = pay;
     v.accident = r.kind == RecordKind::kAccident;
@@ -594,27 +617,127 @@ void format_range(const Plan& plan, const Roll& roll, const RecordSet& rs, const
 
 }  // namespace
 
-Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& o,
-                        BatchSummary* summary) {
-  const int threads = thread_count(o);
-  using Clock = std::chrono::steady_clock;
-  auto seconds = [](Clock::time_point a, Clock::time_point b) {
-    return std::chrono::duration<double>(b - a).count();
-  };
-  auto t0 = Clock::now();
+struct BatchJob::Impl {
+  const Plan& plan;
+  const Roll& roll;
+  BatchOptions o;
+  int threads;
+  StateLayout layout;
   RecordSet rs;
-  if (Status s = parse_claims(plan, roll, o, threads, &rs); !s.ok()) return s;
-  auto t1 = Clock::now();
-  mark_duplicates(threads, &rs);
-  const StateLayout layout{plan.layers.size(), plan.deductible_groups.size(),
-                           plan.cap_groups.size()};
   Settled st;
-  settle_all(plan, roll, threads, o.explain, layout, &rs, &st);
-  auto t2 = Clock::now();
-  if (o.progress)
-    std::fprintf(stderr, "settle: read and checked in %.3f s, settled in %.3f s, writing %s\n",
-                 seconds(t0, t1), seconds(t1, t2), o.out_path.c_str());
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0, t1, t2;
 
+  Impl(const Plan& p, const Roll& r, const BatchOptions& opts)
+      : plan(p),
+        roll(r),
+        o(opts),
+        threads(thread_count(opts)),
+        layout{p.layers.size(), p.deductible_groups.size(), p.cap_groups.size()} {}
+  static double seconds(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
+};
+
+BatchJob::BatchJob(const Plan& plan, const Roll& roll, const BatchOptions& options)
+    : impl_(std::make_unique<Impl>(plan, roll, options)) {}
+BatchJob::~BatchJob() = default;
+
+Status BatchJob::parse() {
+  Impl& x = *impl_;
+  x.t0 = Impl::Clock::now();
+  x.rs.keep_raw = x.o.keep_raw;
+  if (Status s = parse_claims(x.plan, x.roll, x.o, x.threads, &x.rs); !s.ok()) return s;
+  mark_duplicates(x.threads, &x.rs);
+  x.t1 = Impl::Clock::now();
+  return Status::Ok();
+}
+
+size_t BatchJob::size() const {
+  return impl_->rs.records.size();
+}
+bool BatchJob::settleable(uint32_t i) const {
+  return to_settle(impl_->rs.records[i]);
+}
+std::string_view BatchJob::setl_id(uint32_t i) const {
+  return impl_->rs.setl_id(impl_->rs.records[i]);
+}
+std::string_view BatchJob::raw_line(uint32_t i) const {
+  return impl_->rs.raw_line(i);
+}
+uint32_t BatchJob::person(uint32_t i) const {
+  return impl_->rs.records[i].person;
+}
+Code BatchJob::code(uint32_t i) const {
+  return impl_->rs.records[i].code;
+}
+bool BatchJob::accident(uint32_t i) const {
+  return impl_->rs.records[i].kind == RecordKind::kAccident;
+}
+Date BatchJob::begndate(uint32_t i) const {
+  return impl_->rs.records[i].begndate;
+}
+Date BatchJob::enddate(uint32_t i) const {
+  return impl_->rs.records[i].enddate;
+}
+std::array<Fen, kClaimFieldCount> BatchJob::amounts(uint32_t i) const {
+  return impl_->rs.amounts(i);
+}
+Fen BatchJob::pay(uint32_t i, size_t layer) const {
+  return impl_->st.pay.get(i, layer);
+}
+
+void BatchJob::replay(uint32_t i, std::string line) {
+  impl_->rs.records[i].kind = RecordKind::kStored;
+  impl_->st.stored[i] = std::move(line);
+}
+
+void BatchJob::reject(uint32_t i, Code code, std::string message) {
+  impl_->rs.records[i].code = code;
+  impl_->rs.messages.insert_or_assign(i, std::move(message));
+}
+
+void BatchJob::settle(InitialState initial) {
+  Impl& x = *impl_;
+  x.st.initial = std::move(initial);
+  x.st.keep_finals = x.o.keep_raw;
+  settle_all(x.plan, x.roll, x.threads, x.o.explain, x.layout, &x.rs, &x.st);
+  x.t2 = Impl::Clock::now();
+  if (x.o.progress)
+    std::fprintf(stderr, "settle: read and checked in %.3f s, settled in %.3f s, writing %s\n",
+                 Impl::seconds(x.t0, x.t1), Impl::seconds(x.t1, x.t2), x.o.out_path.c_str());
+}
+
+void BatchJob::for_each_person(
+    const std::function<void(uint32_t, const uint32_t*, size_t, const YearState&)>& f) const {
+  const Impl& x = *impl_;
+  if (!x.st.keep_finals) return;
+  for (size_t p = 0; p < x.roll.size(); ++p) {
+    const uint32_t a = x.st.start[p], b = x.st.start[p + 1];
+    if (a == b) continue;
+    f(uint32_t(p), x.st.order.data() + a, b - a, x.layout.load(&x.st.finals[p * x.layout.size()]));
+  }
+}
+
+std::string BatchJob::result_line(uint32_t i) const {
+  const Impl& x = *impl_;
+  ByteBuf b;
+  const ResultWriter writer(x.plan);
+  format_range(x.plan, x.roll, x.rs, x.st, x.layout, writer, false, i, i + 1, &b);
+  std::string_view v = b.view();
+  if (!v.empty() && v.back() == '\n') v.remove_suffix(1);
+  return std::string(v);
+}
+
+Status BatchJob::write(BatchSummary* summary) {
+  Impl& x = *impl_;
+  const Plan& plan = x.plan;
+  const Roll& roll = x.roll;
+  const BatchOptions& o = x.o;
+  const int threads = x.threads;
+  const RecordSet& rs = x.rs;
+  const Settled& st = x.st;
+  const StateLayout& layout = x.layout;
   OutFile file;
   if (Status s = file.open(o.out_path); !s.ok()) return s;
   const size_t n = rs.records.size();
@@ -654,8 +777,17 @@ Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& 
   if (write_thread.joinable()) write_thread.join();
   if (!write_status.ok()) return write_status;
   if (Status s = file.close(); !s.ok()) return s;
-  if (o.progress) std::fprintf(stderr, "settle: written in %.3f s\n", seconds(t2, Clock::now()));
+  if (o.progress)
+    std::fprintf(stderr, "settle: written in %.3f s\n", Impl::seconds(x.t2, Impl::Clock::now()));
   return Status::Ok();
+}
+
+Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& o,
+                        BatchSummary* summary) {
+  BatchJob job(plan, roll, o);
+  if (Status s = job.parse(); !s.ok()) return s;
+  job.settle();
+  return job.write(summary);
 }
 
 std::string format_summary(const Plan& plan, const BatchSummary& s) {
@@ -665,7 +797,9 @@ std::string format_summary(const Plan& plan, const BatchSummary& s) {
   o += "settled         " + std::to_string(s.settled) + " (" +
        std::to_string(s.settled - s.settled_accident) + " medical, " +
        std::to_string(s.settled_accident) + " accident)\n";
-  uint64_t rejected = s.records - s.settled;
+  if (s.replayed > 0)
+    o += "replayed        " + std::to_string(s.replayed) + " (already stored, answered as then)\n";
+  uint64_t rejected = s.records - s.settled - s.replayed;
   o += "rejected        " + std::to_string(rejected) + "\n";
   for (int c = 1; c <= kClaimRejectionCodes; ++c) {
     if (s.rejected[size_t(c)] == 0) continue;

@@ -9,12 +9,14 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "policy/plan.h"
 #include "policy/roll.h"
+#include "settle/engine.h"
 
 namespace huibao {
 
@@ -24,11 +26,13 @@ struct BatchOptions {
   bool explain = true;
   int threads = 0;        // 0: one per core
   bool progress = false;  // progress lines on stderr
+  bool keep_raw = false;  // keep each settleable input line (BatchJob::raw_line)
 };
 
 struct BatchSummary {
   uint64_t records = 0;
   uint64_t settled = 0;
+  uint64_t replayed = 0;  // answered with a stored result (BatchJob::replay), not in the totals
   uint64_t settled_accident = 0;
   std::array<uint64_t, 16> rejected{};  // by Code
   std::vector<__int128> layer_total;    // by plan layer
@@ -39,6 +43,55 @@ struct BatchSummary {
 
 Status run_settle_batch(const Plan& plan, const Roll& roll, const BatchOptions& options,
                         BatchSummary* summary);
+
+// The same job in its phases, for callers that settle against stored state
+// (the service layer): they may answer some records from the store, start
+// persons from stored year states, and keep what was settled.
+class BatchJob {
+ public:
+  BatchJob(const Plan& plan, const Roll& roll, const BatchOptions& options);
+  ~BatchJob();
+
+  // 1. Reads the claims file and applies checks 1-8.
+  Status parse();
+  size_t size() const;  // records
+  bool settleable(uint32_t i) const;
+  std::string_view setl_id(uint32_t i) const;
+  std::string_view raw_line(uint32_t i) const;  // options.keep_raw; settleable records
+  uint32_t person(uint32_t i) const;            // settleable records
+  // Answers record i with a stored result line instead of settling it.
+  void replay(uint32_t i, std::string line);
+  // Rejects a settleable record i (e.g. a stored setl_id with other content).
+  void reject(uint32_t i, Code code, std::string message);
+
+  // 2. Settles every settleable record; initial(person), when given, is the
+  // person's year state before their first claim here (it is also asked
+  // again when explanations are written; it must be thread-safe).
+  using InitialState = std::function<YearState(uint32_t person)>;
+  void settle(InitialState initial = {});
+  // After settle(): each person with claims settled here, in person order,
+  // with those records in claim order (a given_exceeds_base one included:
+  // check code()) and the year state after them.
+  void for_each_person(
+      const std::function<void(uint32_t person, const uint32_t* records, size_t count,
+                               const YearState& final_state)>& f) const;
+  Code code(uint32_t i) const;
+  Fen pay(uint32_t i, size_t layer) const;  // accident: layer 0
+  // The record's result line (no explanation, no newline), as written.
+  std::string result_line(uint32_t i) const;
+  bool accident(uint32_t i) const;
+  std::array<Fen, kClaimFieldCount> amounts(
+      uint32_t i) const;  // accident: [0] medical, [1] disaster
+  Date begndate(uint32_t i) const;
+  Date enddate(uint32_t i) const;
+
+  // 3. Writes results.jsonl in input order and fills the summary.
+  Status write(BatchSummary* summary);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // The end-of-run report: records, settled, rejected by code, total per layer,
 // and the overall reimbursement ratio of the policy-range cost.

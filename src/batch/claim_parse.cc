@@ -114,6 +114,7 @@ struct ClaimParser::Impl {
 
   std::string error;      // first malformed-record reason
   bool json_bad = false;  // a nested value is not JSON: the line is unparseable
+  std::string_view current_line;
   // Views of string fields, valid until the next document.
   std::array<std::string_view, kFieldCount> text{};
   std::array<Fen, kFieldCount> fen{};
@@ -408,6 +409,7 @@ struct ClaimParser::Impl {
   }
 
   void parse(std::string_view line, RecordSet* out) {
+    current_line = line;
     items.clear();
     given.clear();
     error.clear();
@@ -644,6 +646,10 @@ struct ClaimParser::Impl {
       out->buckets.insert(out->buckets.end(), c.bucket.begin(), c.bucket.begin() + long(nb));
     }
     out->records.push_back(r);
+    if (out->keep_raw) {  // settleable lines only: a rejected one is never stored
+      if (r.code == Code::kOk) out->raw += current_line;
+      out->raw_end.push_back(out->raw.size());
+    }
   }
 };
 

@@ -18,6 +18,11 @@ void RecordSet::append(const RecordSet& o) {
   for (const auto& [i, m] : o.messages) messages.emplace(base + i, m);
   for (const auto& [i, a] : o.wide) wide.emplace(base + i, a);
   text += o.text;
+  if (keep_raw) {
+    const uint64_t raw_base = raw.size();
+    for (uint64_t e : o.raw_end) raw_end.push_back(raw_base + e);
+    raw += o.raw;
+  }
 }
 
 void RecordSet::clear() {
@@ -27,6 +32,8 @@ void RecordSet::clear() {
   messages.clear();
   text.clear();
   wide.clear();
+  raw.clear();
+  raw_end.clear();
 }
 
 MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i) {

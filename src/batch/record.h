@@ -18,7 +18,9 @@
 
 namespace huibao {
 
-enum class RecordKind : uint8_t { kMedical, kAccident };
+// kStored: a record the caller answered from the store (BatchJob::replay);
+// it is not settled again.
+enum class RecordKind : uint8_t { kMedical, kAccident, kStored };
 
 // Claim amounts are kept in 32 bits (up to ±21,474,836.47 yuan), which holds
 // all but freak claims; a record with a wider amount marks amount[0] with
@@ -63,6 +65,15 @@ struct RecordSet {
   BigVector<Fen> buckets;                              // records.size() * plan.buckets.size()
   std::unordered_map<uint32_t, std::string> messages;  // rejected record -> message
   BigString text;                                      // see Record::text
+  // The input lines themselves, kept only when asked (keep_raw): record i's
+  // line is raw[raw_end[i - 1], raw_end[i]) (from 0 for the first).
+  bool keep_raw = false;
+  BigString raw;
+  BigVector<uint64_t> raw_end;
+  std::string_view raw_line(uint32_t i) const {
+    const uint64_t from = i == 0 ? 0 : raw_end[i - 1];
+    return {raw.data() + from, raw_end[i] - from};
+  }
   std::unordered_map<uint32_t, std::array<Fen, kClaimFieldCount>> wide;  // see kWideFen
 
   std::array<Fen, kClaimFieldCount> amounts(uint32_t i) const {

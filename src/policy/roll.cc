@@ -13,7 +13,7 @@ CategoryMask Person::categories_on(Date d) const {
   CategoryMask m = 0;
   for (uint8_t i = 0; i < category_count; ++i) {
     const PersonCategory& c = categories[i];
-    if (!c.dated || c.from <= d) m |= CategoryMask(1) << c.index;
+    if ((!c.dated || c.from <= d) && d <= c.until) m |= CategoryMask(1) << c.index;
   }
   return m;
 }
@@ -336,7 +336,7 @@ Coverage coverage_on(const Plan& plan, const Roll& roll, const Person& person, i
       const PersonCategory& pc = person.categories[i];
       if (!((p.auto_enroll >> pc.index) & 1)) continue;
       Date start = pc.dated && pc.from > plan.period_begin ? pc.from : plan.period_begin;
-      if (start <= d) c.covered = true;
+      if (start <= d && d <= pc.until) c.covered = true;
     }
   }
   const auto& rows = roll.enrollments();

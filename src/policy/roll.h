@@ -18,7 +18,9 @@ namespace huibao {
 struct PersonCategory {
   uint8_t index = 0;
   bool dated = false;
-  Date from;  // in force from this day when dated
+  Date from;                   // in force from this day when dated
+  Date until{kDateOpenEnded};  // and through this day (a category the roll ended)
+  static constexpr int32_t kDateOpenEnded = INT32_MAX;
 };
 
 struct Person {
@@ -35,7 +37,7 @@ struct Person {
   uint32_t enrollment_count = 0;
 
   std::string_view id() const { return {psn_no.data(), psn_no.size()}; }
-  // Categories in force on day d (a category is in force from its date on).
+  // Categories in force on day d (from its date, if any, through its end, if any).
   CategoryMask categories_on(Date d) const;
 };
 

@@ -1,0 +1,14 @@
+// Builds the engine's in-memory Roll from the store, for settling against
+// the stored roll: every person with their categories and the dates those
+// are in force, and the plan's enrolments that are not cancelled.
+#pragma once
+#include "core/error.h"
+#include "policy/plan.h"
+#include "policy/roll.h"
+#include "store/db.h"
+
+namespace huibao {
+
+Status load_roll(store::Db& db, const Plan& plan, Roll* roll);
+
+}  // namespace huibao
