@@ -100,6 +100,7 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
   for (int i = 0; i < threads; ++i) parsers.push_back(std::make_unique<ClaimParser>(plan, roll));
   BigVector<char> buf(kBlockBytes + ClaimParser::kPadding);
   std::vector<RecordSet> sets(static_cast<size_t>(threads));  // one per worker, reused
+  for (RecordSet& set : sets) set.keep_raw = all->keep_raw;
   size_t have = 0;                                            // bytes in buf
   bool eof = false;
   bool skipping = false;  // inside an over-long line
@@ -126,6 +127,7 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
         // A line longer than the block: record it once as malformed, skip to its end.
         if (!skipping) {
           RecordSet one;
+          one.keep_raw = all->keep_raw;
           parsers[0]->parse(std::string_view(buf.data(), limits::kClaimLineBytesMax + 1), &one);
           all->append(one);
           skipping = true;
@@ -680,8 +682,21 @@ Date BatchJob::begndate(uint32_t i) const {
 Date BatchJob::enddate(uint32_t i) const {
   return impl_->rs.records[i].enddate;
 }
-std::array<Fen, kClaimFieldCount> BatchJob::amounts(uint32_t i) const {
-  return impl_->rs.amounts(i);
+int BatchJob::med_type(uint32_t i) const {
+  return impl_->rs.records[i].med_type;
+}
+std::string_view BatchJob::fixmedins_code(uint32_t i) const {
+  return impl_->rs.cause(impl_->rs.records[i]);
+}
+Fen BatchJob::medfee_sumamt(uint32_t i) const {
+  const Record& r = impl_->rs.records[i];
+  const Fen first = impl_->rs.amounts(i)[0];
+  if (r.kind != RecordKind::kAccident) return first;  // kMedfeeSumamt is field 0
+  return r.outcome == uint8_t(AccidentOutcome::kMedical) ? first : 0;
+}
+Fen BatchJob::inscp_scp_amt(uint32_t i) const {
+  const Record& r = impl_->rs.records[i];
+  return r.kind == RecordKind::kAccident ? 0 : impl_->rs.amounts(i)[kInscpScpAmt];
 }
 Fen BatchJob::pay(uint32_t i, size_t layer) const {
   return impl_->st.pay.get(i, layer);

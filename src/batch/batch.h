@@ -80,9 +80,13 @@ class BatchJob {
   // The record's result line (no explanation, no newline), as written.
   std::string result_line(uint32_t i) const;
   bool accident(uint32_t i) const;
-  std::array<Fen, kClaimFieldCount> amounts(
-      uint32_t i) const;  // accident: [0] medical, [1] disaster
+  // medfee_sumamt and inscp_scp_amt as the result states them (an accident:
+  // its medical amount for a medical outcome, else 0; and 0).
+  Fen medfee_sumamt(uint32_t i) const;
+  Fen inscp_scp_amt(uint32_t i) const;  // accident: [0] medical, [1] disaster
   Date begndate(uint32_t i) const;
+  int med_type(uint32_t i) const;
+  std::string_view fixmedins_code(uint32_t i) const;  // medical, with keep_raw
   Date enddate(uint32_t i) const;
 
   // 3. Writes results.jsonl in input order and fills the summary.

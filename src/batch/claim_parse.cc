@@ -628,6 +628,10 @@ struct ClaimParser::Impl {
         r.given_first = uint32_t(out->given.size());
         r.given_count = uint8_t(given.size());
         out->given.insert(out->given.end(), given.begin(), given.end());
+        if (out->keep_raw) {  // kept for the store, in the cause slot (see Record::text)
+          out->text += text[kFixmedins];
+          r.cause_len = uint16_t(text[kFixmedins].size());
+        }
       } else {
         out->set_amounts(&r, uint32_t(out->records.size()),
                          {fen[kMedicalAmount], fen[kDisasterPaid], 0, 0, 0});

@@ -31,7 +31,9 @@ inline bool fits_narrow(Fen f) {
 }
 
 struct Record {
-  uint64_t text = 0;  // offset in RecordSet::text of setl_id, then psn_no, then cause
+  // Offset in RecordSet::text of setl_id, then psn_no, then the cause (an
+  // accident's; a medical claim's fixmedins_code when the raw lines are kept).
+  uint64_t text = 0;
   // Medical: the ClaimField amounts. Accident: [0] medical_amount, [1] disaster_paid.
   std::array<int32_t, kClaimFieldCount> amount{};
   // The roll index of psn_no, for a record that passed check 3 (its code is

@@ -12,6 +12,8 @@
 #include "gen/generator.h"
 #include "policy/plan.h"
 #include "policy/roll.h"
+#include "service/settle_service.h"
+#include "store/db.h"
 
 namespace {
 
@@ -22,6 +24,11 @@ int fail(const Status& s) {
   switch (s.code()) {
     case Code::kIoError:
       return 3;
+    case Code::kStoreError:
+    case Code::kStoreConstraint:
+    case Code::kStoreBusy:
+    case Code::kStoreSchema:
+      return 4;
     case Code::kLimitExceeded:
       return 64;
     default:
@@ -54,6 +61,34 @@ long peak_rss_kib() {
     if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+// `settle --db`: against the stored roll and year states, storing the results.
+int run_settle_db(const std::string& url, const std::string& plan_path, BatchOptions opts,
+                  bool quiet) {
+  Result<std::string> plan_text = read_file(plan_path);
+  if (!plan_text.ok()) return fail(plan_text.status());
+  Result<Plan> plan = load_plan(plan_path);
+  if (!plan.ok()) return fail(plan.status());
+  Result<std::unique_ptr<store::Db>> db = store::open_db(url);
+  if (!db.ok()) return fail(db.status());
+  StoreSettleOptions so;
+  so.batch = opts;
+  StoreSettleSummary sum;
+  auto t0 = std::chrono::steady_clock::now();
+  if (Status s = settle_into_store(**db, *plan, *plan_text, so, &sum); !s.ok()) return fail(s);
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet) {
+    std::printf("%s", format_summary(*plan, sum.batch).c_str());
+    std::printf("store           %s, plan version %d\n", url.c_str(), sum.plan_version);
+    std::printf("stored          %llu settlements in %llu transactions (%.3f s)\n",
+                (unsigned long long)sum.stored, (unsigned long long)sum.commits,
+                sum.persist_seconds);
+    std::printf("claims file     %.3f s in all (roll and state loaded in %.3f s), %.0f records/s\n",
+                total, sum.load_seconds, total > 0 ? double(sum.batch.records) / total : 0.0);
+    std::printf("peak memory     %.1f MiB\n", double(peak_rss_kib()) / 1024.0);
+  }
+  return 0;
 }
 
 int run_settle(const std::string& plan_path, const std::string& persons,
@@ -99,7 +134,11 @@ int main(int argc, char** argv) {
   bool no_explain = false, quiet = false, progress = false;
   auto* settle = app.add_subcommand("settle", "settle a claims file against a plan and a roll");
   settle->add_option("--plan", plan_path, "plan file (TOML)")->required();
-  settle->add_option("--persons", persons, "persons.csv (the roll)")->required();
+  std::string db_url;
+  settle->add_option("--db", db_url,
+                     "settle against the store (sqlite:PATH or postgresql://...) and keep the "
+                     "results there; the roll and year states come from it");
+  settle->add_option("--persons", persons, "persons.csv (the roll), without --db");
   settle->add_option("--enrollments", enrollments, "enrollments.csv");
   settle->add_option("--claims", claims, "claims.jsonl")->required();
   settle->add_option("--out", out, "results.jsonl to write")->required();
@@ -132,6 +171,18 @@ int main(int argc, char** argv) {
     opts.out_path = out;
     opts.explain = !no_explain;
     opts.progress = progress || isatty(2);
+    if (!db_url.empty()) {
+      if (!persons.empty() || !enrollments.empty()) {
+        std::fprintf(stderr, "huibao: with --db the roll comes from the store: drop --persons "
+                             "and --enrollments (use `huibao roll import`)\n");
+        return 2;
+      }
+      return run_settle_db(db_url, plan_path, opts, quiet);
+    }
+    if (persons.empty()) {
+      std::fprintf(stderr, "huibao: settle needs --persons (or --db)\n");
+      return 2;
+    }
     return run_settle(plan_path, persons, enrollments, opts, quiet);
   }
   if (g->parsed()) {

@@ -1,0 +1,452 @@
+#include "service/settle_service.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "service/roll_load.h"
+#include "store/migrate.h"
+
+namespace huibao {
+namespace {
+
+using store::Db;
+using store::Rows;
+using store::Stmt;
+using store::Tx;
+
+constexpr int64_t kPageRows = 50'000;
+
+std::string hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) s[2 * i] = kHex[p[i] >> 4], s[2 * i + 1] = kHex[p[i] & 15];
+  return s;
+}
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  return hex(h, sizeof h);
+}
+
+// The request hash: BLAKE2b-128 of the claim line as received.
+std::string request_hash(std::string_view line) {
+  unsigned char h[16];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(line.data()), line.size(),
+                     nullptr, 0);
+  return hex(h, sizeof h);
+}
+
+int plan_year(const Plan& plan) {
+  int y, m, d;
+  date_to_ymd(plan.period_begin, &y, &m, &d);
+  return y;
+}
+
+// The year-state entries a plan has, each with its key and its place.
+struct StateField {
+  std::string key;
+  Fen YearState::*scalar = nullptr;  // accident totals
+  std::array<Fen, limits::kLayersMax> YearState::*layers = nullptr;
+  std::array<Fen, limits::kDeductibleGroupsMax> YearState::*dgroups = nullptr;
+  std::array<Fen, limits::kCapGroupsMax> YearState::*cgroups = nullptr;
+  size_t index = 0;
+
+  Fen& at(YearState& s) const {
+    if (scalar != nullptr) return s.*scalar;
+    if (layers != nullptr) return (s.*layers)[index];
+    if (dgroups != nullptr) return (s.*dgroups)[index];
+    return (s.*cgroups)[index];
+  }
+};
+
+std::vector<StateField> state_fields(const Plan& plan) {
+  std::vector<StateField> f;
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    f.push_back({"paid." + plan.layers[l].id, nullptr, &YearState::layer_paid});
+    f.back().index = l;
+    f.push_back({"base." + plan.layers[l].id, nullptr, &YearState::layer_cum_base});
+    f.back().index = l;
+  }
+  for (size_t g = 0; g < plan.deductible_groups.size(); ++g) {
+    f.push_back({"deductible." + plan.deductible_groups[g].id});
+    f.back().dgroups = &YearState::deductible_used;
+    f.back().index = g;
+  }
+  for (size_t g = 0; g < plan.cap_groups.size(); ++g) {
+    f.push_back({"cap." + plan.cap_groups[g].id});
+    f.back().cgroups = &YearState::cap_used;
+    f.back().index = g;
+  }
+  f.push_back({"accident.death_disability", &YearState::accident_death_disability_paid});
+  f.push_back({"accident.medical", &YearState::accident_medical_paid});
+  return f;
+}
+
+std::string fen_text(Fen f) {
+  return std::to_string(f);
+}
+
+}  // namespace
+
+std::string encode_year_state(const Plan& plan, const YearState& s) {
+  std::string out = "{";
+  YearState copy = s;
+  for (const StateField& f : state_fields(plan)) {
+    const Fen v = f.at(copy);
+    if (v == 0) continue;
+    if (out.size() > 1) out += ',';
+    out += '"';
+    out += f.key;
+    out += "\":";
+    out += fen_text(v);
+  }
+  out += '}';
+  return out;
+}
+
+Status decode_year_state(const Plan& plan, std::string_view text, YearState* s) {
+  // The flat object encode_year_state writes: {"key":integer,...}.
+  auto bad = [&](std::string_view why) {
+    return Status(Code::kStoreError, "stored year state " + std::string(text.substr(0, 200)) +
+                                         ": " + std::string(why));
+  };
+  const std::vector<StateField> fields = state_fields(plan);
+  *s = YearState{};
+  size_t i = 0;
+  if (text.empty() || text[i++] != '{') return bad("not an object");
+  if (i < text.size() && text[i] == '}') return i + 1 == text.size() ? Status::Ok() : bad("trails");
+  for (;;) {
+    if (i >= text.size() || text[i++] != '"') return bad("a key must be quoted");
+    size_t end = text.find('"', i);
+    if (end == std::string_view::npos) return bad("unterminated key");
+    std::string_view key = text.substr(i, end - i);
+    i = end + 1;
+    if (i >= text.size() || text[i++] != ':') return bad("':' expected");
+    int64_t v = 0;
+    auto r = std::from_chars(text.data() + i, text.data() + text.size(), v);
+    if (r.ec != std::errc()) return bad("an integer amount in fen expected");
+    i = size_t(r.ptr - text.data());
+    auto f = std::find_if(fields.begin(), fields.end(),
+                          [&](const StateField& x) { return x.key == key; });
+    if (f == fields.end())
+      return bad(std::string(key).append(" is not an accumulator of plan ").append(plan.id));
+    f->at(*s) = v;
+    if (i < text.size() && text[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < text.size() && text[i] == '}' && i + 1 == text.size()) return Status::Ok();
+    return bad("',' or '}' expected");
+  }
+}
+
+Result<int> register_plan_version(Db& db, const Plan& plan, std::string_view plan_text,
+                                  std::string_view actor) {
+  const std::string hash = sha256_hex(plan_text);
+  const std::string now = store::utc_timestamp_now();
+  Tx tx(db);
+  if (!tx.ok()) return tx.status();
+  {
+    Result<Stmt*> st =
+        db.prepare("SELECT version FROM plan_versions WHERE plan_id = ? AND content_hash = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, plan.id);
+    (*st)->bind_text(2, hash);
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      const int version = int((*st)->column_int64(0));
+      (*st)->reset();
+      if (Status s = tx.commit(); !s.ok()) return s;
+      return version;
+    }
+  }
+  auto run = [&](std::string_view sql, auto&&... binds) -> Status {
+    Result<Stmt*> st = db.prepare(sql);
+    if (!st.ok()) return st.status();
+    int k = 0;
+    (
+        [&](const auto& v) {
+          ++k;
+          if constexpr (std::is_integral_v<std::decay_t<decltype(v)>>) {
+            (*st)->bind_int64(k, int64_t(v));
+          } else {
+            (*st)->bind_text(k, std::string_view(v));
+          }
+        }(binds),
+        ...);
+    Result<int64_t> n = (*st)->execute();
+    return n.ok() ? Status::Ok() : n.status();
+  };
+  if (Status s = run("INSERT INTO plans (plan_id, name, created_at) VALUES (?, ?, ?) "
+                     "ON CONFLICT (plan_id) DO NOTHING",
+                     plan.id, plan.name, now);
+      !s.ok())
+    return s;
+  int version = 1;
+  {
+    Result<Stmt*> st =
+        db.prepare("SELECT COALESCE(MAX(version), 0) FROM plan_versions WHERE plan_id = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, plan.id);
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    version = int((*st)->column_int64(0)) + 1;
+    (*st)->reset();
+  }
+  if (Status s = run("INSERT INTO plan_versions (plan_id, version, year, period_begin, period_end, "
+                     "toml, content_hash, loaded_at, loaded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     plan.id, version, plan_year(plan), date_to_string(plan.period_begin),
+                     date_to_string(plan.period_end), plan_text, hash, now, actor);
+      !s.ok())
+    return s;
+  for (const Product& p : plan.products) {
+    if (Status s =
+            run("INSERT INTO products (plan_id, product, name, kind, premium_fen) VALUES "
+                "(?, ?, ?, ?, ?) ON CONFLICT (plan_id, product) DO UPDATE SET name = "
+                "excluded.name, kind = excluded.kind, premium_fen = excluded.premium_fen",
+                plan.id, p.id, p.name, std::string(p.accident ? "accident" : "medical"), p.premium);
+        !s.ok())
+      return s;
+  }
+  if (Status s = tx.commit(); !s.ok()) return s;
+  return version;
+}
+
+Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
+                         const StoreSettleOptions& o, StoreSettleSummary* out) {
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  if (sodium_init() < 0) return Status(Code::kStoreError, "libsodium failed to initialise");
+  *out = StoreSettleSummary{};
+  Result<int> version = register_plan_version(db, plan, plan_text, o.actor);
+  if (!version.ok()) return version.status();
+  out->plan_version = *version;
+  const int year = plan_year(plan);
+
+  Roll roll;
+  if (Status s = load_roll(db, plan, &roll); !s.ok()) return s;
+  // Stored year states of this plan and year, by person.
+  std::unordered_map<uint32_t, YearState> stored_state;
+  std::unordered_map<uint32_t, int64_t> stored_count;
+  {
+    std::string after;
+    for (;;) {
+      Result<Stmt*> st = db.prepare(
+          "SELECT psn_no, state, settlements FROM accumulators WHERE plan_id = ? AND year = ? "
+          "AND psn_no > ? ORDER BY psn_no LIMIT ?");
+      if (!st.ok()) return st.status();
+      (*st)->bind_text(1, plan.id);
+      (*st)->bind_int64(2, year);
+      (*st)->bind_text(3, after);
+      (*st)->bind_int64(4, kPageRows);
+      int64_t rows = 0;
+      for (;; ++rows) {
+        Result<bool> row = (*st)->step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        std::string_view psn = (*st)->column_text(0);
+        after.assign(psn);
+        const int64_t who = roll.find(psn);
+        if (who < 0)
+          return Status(Code::kStoreError,
+                        "accumulators name " + std::string(psn) + ", who is not on the roll");
+        YearState s;
+        if (Status d = decode_year_state(plan, (*st)->column_text(1), &s); !d.ok()) return d;
+        stored_state.emplace(uint32_t(who), s);
+        stored_count.emplace(uint32_t(who), (*st)->column_int64(2));
+      }
+      if (rows < kPageRows) break;
+    }
+  }
+
+  BatchOptions bo = o.batch;
+  bo.keep_raw = true;
+  BatchJob job(plan, roll, bo);
+  if (Status s = job.parse(); !s.ok()) return s;
+
+  // setl_ids already stored: the same line is answered as then; another is refused.
+  {
+    std::unordered_map<std::string_view, uint32_t> wanted;
+    for (uint32_t i = 0; i < job.size(); ++i) {
+      if (job.settleable(i)) wanted.emplace(job.setl_id(i), i);
+    }
+    std::string after;
+    std::vector<std::pair<uint32_t, std::string>> same;  // record, stored hash matched
+    for (;;) {
+      Result<Stmt*> st = db.prepare(
+          "SELECT setl_id, request_hash FROM settlements WHERE kind = 'settle' AND setl_id > ? "
+          "ORDER BY setl_id LIMIT ?");
+      if (!st.ok()) return st.status();
+      (*st)->bind_text(1, after);
+      (*st)->bind_int64(2, kPageRows);
+      int64_t rows = 0;
+      for (;; ++rows) {
+        Result<bool> row = (*st)->step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        std::string_view id = (*st)->column_text(0);
+        after.assign(id);
+        auto it = wanted.find(id);
+        if (it == wanted.end()) continue;
+        const uint32_t i = it->second;
+        if ((*st)->column_text(1) == request_hash(job.raw_line(i))) {
+          same.emplace_back(i, std::string(id));
+        } else {
+          job.reject(i, Code::kDuplicateSetlId,
+                     "setl_id '" + std::string(id) +
+                         "' was already settled with different content; a correction is a "
+                         "reversal and a new setl_id");
+        }
+      }
+      if (rows < kPageRows) break;
+    }
+    for (auto& [i, id] : same) {
+      Result<Stmt*> st = db.prepare("SELECT result_json FROM settlements WHERE setl_id = ?");
+      if (!st.ok()) return st.status();
+      (*st)->bind_text(1, id);
+      Result<bool> row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (*row) job.replay(i, std::string((*st)->column_text(0)));
+      (*st)->reset();
+    }
+  }
+  out->load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  job.settle([&](uint32_t p) {
+    auto it = stored_state.find(p);
+    return it == stored_state.end() ? YearState{} : it->second;
+  });
+
+  // Store persons in groups, one transaction per group.
+  auto t1 = Clock::now();
+  static constexpr std::string_view kSetlCols[] = {
+      "setl_id",         "kind",           "psn_no",         "plan_id",
+      "plan_version",    "plan_year",      "claim_kind",     "med_type",
+      "fixmedins_code",  "admission_date", "discharge_date", "request_hash",
+      "request_json",    "result_json",    "medfee_sumamt",  "inscp_scp_amt",
+      "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at"};
+  static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
+  static constexpr std::string_view kStateCols[] = {"psn_no", "plan_id",     "year",
+                                                    "state",  "settlements", "updated_at"};
+  Rows setl_rows(int(std::size(kSetlCols)));
+  Rows layer_rows(int(std::size(kLayerCols)));
+  Rows state_rows(int(std::size(kStateCols)));
+  const size_t nl = plan.layers.size();
+  // Test hook: end the process after this many commits, as a crash would.
+  const char* crash_env = std::getenv("HUIBAO_TEST_EXIT_AFTER_COMMITS");
+  const uint64_t crash_after = crash_env != nullptr ? std::strtoull(crash_env, nullptr, 10) : 0;
+  Status failed;
+  size_t persons_in_group = 0;
+  std::string now = store::utc_timestamp_now();
+
+  auto flush = [&]() -> Status {
+    if (setl_rows.rows() == 0 && state_rows.rows() == 0) return Status::Ok();
+    Tx tx(db);
+    if (!tx.ok()) return tx.status();
+    if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) return s;
+    if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
+      return s;
+    if (Status s = db.insert_rows({"accumulators", kStateCols,
+                                   " ON CONFLICT (psn_no, plan_id, year) DO UPDATE SET state = "
+                                   "excluded.state, settlements = excluded.settlements, "
+                                   "updated_at = excluded.updated_at"},
+                                  state_rows);
+        !s.ok())
+      return s;
+    if (Status s = tx.commit(); !s.ok()) return s;
+    ++out->commits;
+    setl_rows.clear();
+    layer_rows.clear();
+    state_rows.clear();
+    persons_in_group = 0;
+    now = store::utc_timestamp_now();
+    if (crash_after > 0 && out->commits >= crash_after) std::_Exit(86);
+    return Status::Ok();
+  };
+
+  job.for_each_person([&](uint32_t p, const uint32_t* records, size_t count,
+                          const YearState& final_state) {
+    if (!failed.ok()) return;
+    const std::string_view psn = roll.person(p).id();
+    int64_t settled_here = 0;
+    for (size_t k = 0; k < count; ++k) {
+      const uint32_t i = records[k];
+      if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
+      ++settled_here;
+      const std::string result = job.result_line(i);
+      const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
+      Fen fund = 0, hosp = 0;
+      if (job.accident(i)) {
+        fund = job.pay(i, 0);
+      } else {
+        for (size_t l = 0; l < nl; ++l) {
+          const Fen pay = job.pay(i, l);
+          (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay;
+          if (pay != 0) {
+            layer_rows.add_text(job.setl_id(i));
+            layer_rows.add_text(plan.layers[l].id);
+            layer_rows.add_int64(pay);
+          }
+        }
+      }
+      if (job.accident(i) && fund != 0) {
+        layer_rows.add_text(job.setl_id(i));
+        layer_rows.add_text("accident");
+        layer_rows.add_int64(fund);
+      }
+      setl_rows.add_text(job.setl_id(i));
+      setl_rows.add_text("settle");
+      setl_rows.add_text(psn);
+      setl_rows.add_text(plan.id);
+      setl_rows.add_int64(out->plan_version);
+      setl_rows.add_int64(year);
+      setl_rows.add_text(job.accident(i) ? "accident" : "medical");
+      if (job.accident(i)) {
+        setl_rows.add_null();
+        setl_rows.add_null();
+      } else {
+        setl_rows.add_text(std::to_string(job.med_type(i)));
+        setl_rows.add_text(job.fixmedins_code(i));
+      }
+      setl_rows.add_text(date_to_string(job.begndate(i)));
+      if (job.accident(i)) {
+        setl_rows.add_null();
+      } else {
+        setl_rows.add_text(date_to_string(job.enddate(i)));
+      }
+      setl_rows.add_text(request_hash(job.raw_line(i)));
+      setl_rows.add_text(job.raw_line(i));
+      setl_rows.add_text(result);
+      setl_rows.add_int64(medfee);
+      setl_rows.add_int64(inscp);
+      setl_rows.add_int64(fund);
+      setl_rows.add_int64(hosp);
+      setl_rows.add_int64(job.accident(i) ? std::max(Fen{0}, medfee - fund) : medfee - fund - hosp);
+      setl_rows.add_text(now);
+    }
+    if (settled_here > 0) {
+      auto c = stored_count.find(p);
+      state_rows.add_text(psn);
+      state_rows.add_text(plan.id);
+      state_rows.add_int64(year);
+      state_rows.add_text(encode_year_state(plan, final_state));
+      state_rows.add_int64((c == stored_count.end() ? 0 : c->second) + settled_here);
+      state_rows.add_text(now);
+      out->stored += uint64_t(settled_here);
+    }
+    if (++persons_in_group >= o.persons_per_commit) failed = flush();
+  });
+  if (!failed.ok()) return failed;
+  if (Status s = flush(); !s.ok()) return s;
+  out->persist_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
+  return job.write(&out->batch);
+}
+
+}  // namespace huibao

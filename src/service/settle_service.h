@@ -1,0 +1,55 @@
+// Persisted settlement: a claims file settled against the stored roll and
+// year states, with every settlement and the new year states stored.
+//
+// - The plan is registered first: one plan_versions row per distinct text
+//   (SHA-256), its products upserted. Settlements name the version.
+// - A setl_id already stored is answered with its stored result when the
+//   claim line is the same (same bytes, BLAKE2b), and refused with
+//   duplicate_setl_id when it differs: a retry never settles twice.
+// - Each person's new claims apply after their stored claims of the year, in
+//   claim order among themselves (DOMAIN.md §3 within the file).
+// - Persons are stored in groups, one transaction each: a group's
+//   settlements, the layers that paid, and each person's year state after
+//   them. A crash leaves every person's claims of this file either all
+//   stored or none, and a year state always equals the replay of the stored
+//   settlements. Rejected claims change nothing and are not stored.
+#pragma once
+#include <string>
+#include <string_view>
+
+#include "batch/batch.h"
+#include "core/error.h"
+#include "policy/plan.h"
+#include "store/db.h"
+
+namespace huibao {
+
+struct StoreSettleOptions {
+  BatchOptions batch;  // claims_path, out_path, explain, threads, progress
+  std::string actor = "batch";
+  size_t persons_per_commit = 4096;
+};
+
+struct StoreSettleSummary {
+  BatchSummary batch;
+  int plan_version = 0;
+  uint64_t stored = 0;   // settlements stored by this run
+  uint64_t commits = 0;  // transactions
+  double load_seconds = 0, persist_seconds = 0;
+};
+
+Status settle_into_store(store::Db& db, const Plan& plan, std::string_view plan_text,
+                         const StoreSettleOptions& options, StoreSettleSummary* summary);
+
+// The year state as stored in accumulators.state: a JSON object of the
+// non-zero entries, keyed "paid.<layer>", "base.<layer>",
+// "deductible.<group>", "cap.<group>", "accident.death_disability",
+// "accident.medical".
+std::string encode_year_state(const Plan& plan, const YearState& s);
+Status decode_year_state(const Plan& plan, std::string_view text, YearState* s);
+
+// Registers the plan text as a version of its plan (idempotent by content).
+Result<int> register_plan_version(store::Db& db, const Plan& plan, std::string_view plan_text,
+                                  std::string_view actor);
+
+}  // namespace huibao
