@@ -638,10 +638,10 @@ TEST_P(StoreTest, InitSchemaHoldsASettlementChain) {
   ASSERT_TRUE(db->insert_rows({"settlement_layers", layer_cols, ""}, layers).ok());
   // A person's year state is one row, replaced by upsert.
   const char* put_state =
-      "INSERT INTO accumulators (psn_no, plan_id, year, state, settlements, updated_at) VALUES "
-      "(?, 'hmb-2024', 2024, ?, ?, 'now') ON CONFLICT (psn_no, plan_id, year) DO UPDATE SET "
-      "state = excluded.state, settlements = excluded.settlements, updated_at = "
-      "excluded.updated_at";
+      "INSERT INTO accumulators (psn_no, plan_id, year, state, settlements, version, "
+      "updated_at) VALUES (?, 'hmb-2024', 2024, ?, ?, 1, 'now') ON CONFLICT (psn_no, plan_id, "
+      "year) DO UPDATE SET state = excluded.state, settlements = excluded.settlements, version = "
+      "accumulators.version + 1, updated_at = excluded.updated_at";
   for (int64_t n : {int64_t(1), int64_t(2)}) {
     Result<Stmt*> st = db->prepare(put_state);
     ASSERT_TRUE(st.ok()) << st.status().to_string();

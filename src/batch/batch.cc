@@ -257,18 +257,6 @@ void mark_duplicates(int threads, RecordSet* rs) {
   }
 }
 
-AccidentClaim accident_claim_of(const RecordSet& rs, uint32_t i) {
-  const Record& r = rs.records[i];
-  const auto amount = rs.amounts(i);
-  AccidentClaim a;
-  a.accident_date = r.begndate;
-  a.cause = rs.cause(r);
-  a.outcome = AccidentOutcome(r.outcome);
-  a.disability_grade = r.disability_grade;
-  a.medical_amount = amount[0];
-  a.disaster_paid = amount[1];
-  return a;
-}
 
 // What each record paid per layer, in 32 bits like the claim amounts it is
 // paid from, with the rare wider ones kept aside.
@@ -625,6 +613,7 @@ struct BatchJob::Impl {
   BatchOptions o;
   int threads;
   StateLayout layout;
+  ResultWriter writer;
   RecordSet rs;
   Settled st;
   using Clock = std::chrono::steady_clock;
@@ -635,7 +624,8 @@ struct BatchJob::Impl {
         roll(r),
         o(opts),
         threads(thread_count(opts)),
-        layout{p.layers.size(), p.deductible_groups.size(), p.cap_groups.size()} {}
+        layout{p.layers.size(), p.deductible_groups.size(), p.cap_groups.size()},
+        writer(p) {}
   static double seconds(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
   }
@@ -736,9 +726,9 @@ void BatchJob::for_each_person(
 
 std::string BatchJob::result_line(uint32_t i) const {
   const Impl& x = *impl_;
-  ByteBuf b;
-  const ResultWriter writer(x.plan);
-  format_range(x.plan, x.roll, x.rs, x.st, x.layout, writer, false, i, i + 1, &b);
+  thread_local ByteBuf b;  // keeps its capacity from call to call
+  b.clear();
+  format_range(x.plan, x.roll, x.rs, x.st, x.layout, x.writer, false, i, i + 1, &b);
   std::string_view v = b.view();
   if (!v.empty() && v.back() == '\n') v.remove_suffix(1);
   return std::string(v);

@@ -54,4 +54,17 @@ MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i)
   return c;
 }
 
+AccidentClaim accident_claim_of(const RecordSet& rs, uint32_t i) {
+  const Record& r = rs.records[i];
+  const auto amount = rs.amounts(i);
+  AccidentClaim a;
+  a.accident_date = r.begndate;
+  a.cause = rs.cause(r);
+  a.outcome = AccidentOutcome(r.outcome);
+  a.disability_grade = r.disability_grade;
+  a.medical_amount = amount[0];
+  a.disaster_paid = amount[1];
+  return a;
+}
+
 }  // namespace huibao

@@ -112,5 +112,7 @@ struct RecordSet {
 
 // The engine's view of a parsed medical record: amounts, item buckets, given layers.
 MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t index);
+// The engine's view of a parsed accident record.
+AccidentClaim accident_claim_of(const RecordSet& rs, uint32_t index);
 
 }  // namespace huibao

@@ -12,6 +12,7 @@
 #include "gen/generator.h"
 #include "policy/plan.h"
 #include "policy/roll.h"
+#include "service/reverse_service.h"
 #include "service/settle_service.h"
 #include "store/db.h"
 
@@ -164,6 +165,17 @@ int main(int argc, char** argv) {
   auto* pc = app.add_subcommand("plan-check", "load and validate a plan file");
   pc->add_option("plan", check_path, "plan file (TOML)")->required();
 
+  std::string rev_db, rev_plan, rev_setl, rev_id, rev_actor = "cli";
+  auto* rev = app.add_subcommand(
+      "reverse", "reverse a stored settlement; the person's other claims of the year are settled "
+                 "again and each difference is stored as an adjustment");
+  rev->add_option("--db", rev_db, "sqlite:PATH or postgresql://...")->required();
+  rev->add_option("--plan", rev_plan, "the plan file the settlement was made under")->required();
+  rev->add_option("--setl-id", rev_setl, "the settlement to reverse")->required();
+  rev->add_option("--reversal-id", rev_id, "id of the reversal (default: SETL_ID-R)");
+  rev->add_option("--actor", rev_actor, "who reverses (audit log)");
+
+
   CLI11_PARSE(app, argc, argv);
 
   if (settle->parsed()) {
@@ -184,6 +196,28 @@ int main(int argc, char** argv) {
       return 2;
     }
     return run_settle(plan_path, persons, enrollments, opts, quiet);
+  }
+  if (rev->parsed()) {
+    Result<std::string> text = read_file(rev_plan);
+    if (!text.ok()) return fail(text.status());
+    Result<Plan> plan = load_plan(rev_plan);
+    if (!plan.ok()) return fail(plan.status());
+    Result<std::unique_ptr<store::Db>> db = store::open_db(rev_db);
+    if (!db.ok()) return fail(db.status());
+    Result<ReversalReport> r = reverse_settlement(
+        **db, *plan, *text, rev_setl, rev_id.empty() ? rev_setl + "-R" : rev_id, rev_actor);
+    if (!r.ok()) return fail(r.status());
+    std::printf("reversed %s by %s (person %s): fund_pay_sumamt %s, hosp_part_amt %s taken back\n",
+                rev_setl.c_str(), r->reversal_id.c_str(), r->psn_no.c_str(),
+                fen_to_string(r->fund_pay_reversed).c_str(),
+                fen_to_string(r->hosp_part_reversed).c_str());
+    std::printf("re-settled %zu other claims of the year; %zu adjusted:\n", r->resettled,
+                r->adjustments.size());
+    for (const Adjustment& a : r->adjustments)
+      std::printf("  %s adjusts %s: fund %s, hospital %s\n", a.setl_id.c_str(), a.adjusts.c_str(),
+                  fen_to_string(a.fund_pay_delta).c_str(),
+                  fen_to_string(a.hosp_part_delta).c_str());
+    return 0;
   }
   if (g->parsed()) {
     Result<Plan> plan = load_plan(gen_plan);

@@ -28,16 +28,20 @@ bool to_int(std::string_view s, int64_t* out) {
 
 }  // namespace
 
-Status load_roll(Db& db, const Plan& plan, Roll* out) {
+Status load_roll(Db& db, const Plan& plan, Roll* out, std::string_view only_psn) {
+  // One person, or all: the same statements with one more condition.
+  const std::string who = only_psn.empty() ? "" : " AND psn_no = ?";
   Roll roll;
   // Categories first, by person, so each person is complete when added.
   std::unordered_map<std::string, std::vector<PersonCategory>> cats;
   {
     Result<Stmt*> st = db.prepare(
         "SELECT psn_no, category, from_date, to_date FROM person_categories "
-        "WHERE to_date IS NULL OR to_date >= ? ORDER BY psn_no, category, from_date");
+        "WHERE (to_date IS NULL OR to_date >= ?)" +
+        who + " ORDER BY psn_no, category, from_date");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, date_to_string(plan.period_begin));
+    if (!only_psn.empty()) (*st)->bind_text(2, only_psn);
     for (;;) {
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
@@ -62,10 +66,12 @@ Status load_roll(Db& db, const Plan& plan, Roll* out) {
   for (;;) {
     Result<Stmt*> st = db.prepare(
         "SELECT psn_no, psn_name, gend, brdy, admdvs, insutype, preexisting FROM persons "
-        "WHERE psn_no > ? ORDER BY psn_no LIMIT ?");
+        "WHERE psn_no > ?" +
+        who + " ORDER BY psn_no LIMIT ?");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, after);
-    (*st)->bind_int64(2, kPageRows);
+    if (!only_psn.empty()) (*st)->bind_text(2, only_psn);
+    (*st)->bind_int64(only_psn.empty() ? 2 : 3, kPageRows);
     int64_t rows = 0;
     for (;; ++rows) {
       Result<bool> row = (*st)->step();
@@ -96,9 +102,11 @@ Status load_roll(Db& db, const Plan& plan, Roll* out) {
   {
     Result<Stmt*> st = db.prepare(
         "SELECT psn_no, product, begin_date, end_date, prior_years FROM enrollments "
-        "WHERE plan_id = ? AND status <> 'cancelled' ORDER BY psn_no, begin_date");
+        "WHERE plan_id = ? AND status <> 'cancelled'" +
+        who + " ORDER BY psn_no, begin_date");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, plan.id);
+    if (!only_psn.empty()) (*st)->bind_text(2, only_psn);
     for (;;) {
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();

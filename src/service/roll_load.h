@@ -9,6 +9,7 @@
 
 namespace huibao {
 
-Status load_roll(store::Db& db, const Plan& plan, Roll* roll);
+// only_psn: load just that person (a reversal, a single settlement).
+Status load_roll(store::Db& db, const Plan& plan, Roll* roll, std::string_view only_psn = {});
 
 }  // namespace huibao

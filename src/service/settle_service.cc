@@ -94,6 +94,14 @@ std::string fen_text(Fen f) {
 
 }  // namespace
 
+std::string plan_content_hash(std::string_view plan_text) {
+  return sha256_hex(plan_text);
+}
+
+std::string claim_request_hash(std::string_view line) {
+  return request_hash(line);
+}
+
 std::string encode_year_state(const Plan& plan, const YearState& s) {
   std::string out = "{";
   YearState copy = s;
@@ -223,7 +231,8 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
                          const StoreSettleOptions& o, StoreSettleSummary* out) {
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
-  if (sodium_init() < 0) return Status(Code::kStoreError, "libsodium failed to initialise");
+  if (sodium_init() < 0)
+    return Status(Code::kStoreError, "libsodium failed to initialise");  // idempotent
   *out = StoreSettleSummary{};
   Result<int> version = register_plan_version(db, plan, plan_text, o.actor);
   if (!version.ok()) return version.status();
@@ -234,13 +243,16 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   if (Status s = load_roll(db, plan, &roll); !s.ok()) return s;
   // Stored year states of this plan and year, by person.
   std::unordered_map<uint32_t, YearState> stored_state;
-  std::unordered_map<uint32_t, int64_t> stored_count;
+  struct StoredMeta {
+    int64_t settlements, version;
+  };
+  std::unordered_map<uint32_t, StoredMeta> stored_meta;
   {
     std::string after;
     for (;;) {
       Result<Stmt*> st = db.prepare(
-          "SELECT psn_no, state, settlements FROM accumulators WHERE plan_id = ? AND year = ? "
-          "AND psn_no > ? ORDER BY psn_no LIMIT ?");
+          "SELECT psn_no, state, settlements, version FROM accumulators WHERE plan_id = ? AND "
+          "year = ? AND psn_no > ? ORDER BY psn_no LIMIT ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, plan.id);
       (*st)->bind_int64(2, year);
@@ -260,7 +272,8 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
         YearState s;
         if (Status d = decode_year_state(plan, (*st)->column_text(1), &s); !d.ok()) return d;
         stored_state.emplace(uint32_t(who), s);
-        stored_count.emplace(uint32_t(who), (*st)->column_int64(2));
+        stored_meta.emplace(uint32_t(who),
+                            StoredMeta{(*st)->column_int64(2), (*st)->column_int64(3)});
       }
       if (rows < kPageRows) break;
     }
@@ -281,8 +294,9 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     std::vector<std::pair<uint32_t, std::string>> same;  // record, stored hash matched
     for (;;) {
       Result<Stmt*> st = db.prepare(
-          "SELECT setl_id, request_hash FROM settlements WHERE kind = 'settle' AND setl_id > ? "
-          "ORDER BY setl_id LIMIT ?");
+          "SELECT s.setl_id, s.request_hash, (SELECT count(*) FROM settlements r WHERE "
+          "r.ref_setl_id = s.setl_id AND r.kind = 'reversal') FROM settlements s WHERE s.kind = "
+          "'settle' AND s.setl_id > ? ORDER BY s.setl_id LIMIT ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, after);
       (*st)->bind_int64(2, kPageRows);
@@ -296,7 +310,12 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
         auto it = wanted.find(id);
         if (it == wanted.end()) continue;
         const uint32_t i = it->second;
-        if ((*st)->column_text(1) == request_hash(job.raw_line(i))) {
+        if ((*st)->column_int64(2) > 0) {
+          job.reject(i, Code::kDuplicateSetlId,
+                     "setl_id '" + std::string(id) +
+                         "' was settled and then reversed; settle a corrected claim under a "
+                         "new setl_id");
+        } else if ((*st)->column_text(1) == request_hash(job.raw_line(i))) {
           same.emplace_back(i, std::string(id));
         } else {
           job.reject(i, Code::kDuplicateSetlId,
@@ -333,8 +352,16 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       "request_json",    "result_json",    "medfee_sumamt",  "inscp_scp_amt",
       "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at"};
   static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
-  static constexpr std::string_view kStateCols[] = {"psn_no", "plan_id",     "year",
-                                                    "state",  "settlements", "updated_at"};
+  static constexpr std::string_view kStateCols[] = {"psn_no",      "plan_id", "year",      "state",
+                                                    "settlements", "version", "updated_at"};
+  // Year states already stored are updated only if no one else wrote them
+  // since this run read them (version); new ones are inserted, and a
+  // concurrent insert of the same person's year fails the unique key.
+  struct Update {
+    std::string psn, state;
+    int64_t settlements, version;
+  };
+  std::vector<Update> updates;
   Rows setl_rows(int(std::size(kSetlCols)));
   Rows layer_rows(int(std::size(kLayerCols)));
   Rows state_rows(int(std::size(kStateCols)));
@@ -347,24 +374,44 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   std::string now = store::utc_timestamp_now();
 
   auto flush = [&]() -> Status {
-    if (setl_rows.rows() == 0 && state_rows.rows() == 0) return Status::Ok();
+    if (setl_rows.rows() == 0 && state_rows.rows() == 0 && updates.empty()) return Status::Ok();
     Tx tx(db);
     if (!tx.ok()) return tx.status();
     if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) return s;
     if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
       return s;
-    if (Status s = db.insert_rows({"accumulators", kStateCols,
-                                   " ON CONFLICT (psn_no, plan_id, year) DO UPDATE SET state = "
-                                   "excluded.state, settlements = excluded.settlements, "
-                                   "updated_at = excluded.updated_at"},
-                                  state_rows);
-        !s.ok())
-      return s;
+    auto raced = [&](std::string_view who) {
+      return Status(Code::kStoreBusy,
+                    std::string(who) +
+                        "'s year was changed by another settlement or reversal while this run "
+                        "was settling it; nothing of this group was stored. Run the file again: "
+                        "what is stored is answered as before and the rest settles on the new "
+                        "state");
+    };
+    if (Status s = db.insert_rows({"accumulators", kStateCols, ""}, state_rows); !s.ok())
+      return s.code() == Code::kStoreConstraint ? raced("a person") : s;
+    for (const Update& u : updates) {
+      Result<Stmt*> st = db.prepare(
+          "UPDATE accumulators SET state = ?, settlements = ?, version = version + 1, updated_at "
+          "= ? WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?");
+      if (!st.ok()) return st.status();
+      (*st)->bind_text(1, u.state);
+      (*st)->bind_int64(2, u.settlements);
+      (*st)->bind_text(3, now);
+      (*st)->bind_text(4, u.psn);
+      (*st)->bind_text(5, plan.id);
+      (*st)->bind_int64(6, year);
+      (*st)->bind_int64(7, u.version);
+      Result<int64_t> n = (*st)->execute();
+      if (!n.ok()) return n.status();
+      if (*n != 1) return raced(u.psn);
+    }
     if (Status s = tx.commit(); !s.ok()) return s;
     ++out->commits;
     setl_rows.clear();
     layer_rows.clear();
     state_rows.clear();
+    updates.clear();
     persons_in_group = 0;
     now = store::utc_timestamp_now();
     if (crash_after > 0 && out->commits >= crash_after) std::_Exit(86);
@@ -432,13 +479,18 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       setl_rows.add_text(now);
     }
     if (settled_here > 0) {
-      auto c = stored_count.find(p);
-      state_rows.add_text(psn);
-      state_rows.add_text(plan.id);
-      state_rows.add_int64(year);
-      state_rows.add_text(encode_year_state(plan, final_state));
-      state_rows.add_int64((c == stored_count.end() ? 0 : c->second) + settled_here);
-      state_rows.add_text(now);
+      if (auto m = stored_meta.find(p); m != stored_meta.end()) {
+        updates.push_back({std::string(psn), encode_year_state(plan, final_state),
+                           m->second.settlements + settled_here, m->second.version});
+      } else {
+        state_rows.add_text(psn);
+        state_rows.add_text(plan.id);
+        state_rows.add_int64(year);
+        state_rows.add_text(encode_year_state(plan, final_state));
+        state_rows.add_int64(settled_here);
+        state_rows.add_int64(1);
+        state_rows.add_text(now);
+      }
       out->stored += uint64_t(settled_here);
     }
     if (++persons_in_group >= o.persons_per_commit) failed = flush();

@@ -128,6 +128,9 @@ class SqliteDb final : public Db {
   Status configure(bool in_memory) {
     sqlite3_extended_result_codes(conn_, 1);
     sqlite3_busy_timeout(conn_, kBusyTimeoutMs);
+    // Large pages for a new database (no effect on an existing one): a bulk
+    // load writes and reads a sixteenth of the pages, each a system call.
+    if (Status s = do_exec("PRAGMA page_size=16384"); !s.ok()) return s;
     std::string mode;
     {
       sqlite3_stmt* st = nullptr;
@@ -145,7 +148,7 @@ class SqliteDb final : public Db {
       return Status(Code::kStoreError,
                     "sqlite: could not switch the database to WAL mode (got '" + mode + "')");
     }
-    return do_exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+    return do_exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-262144");
   }
 
  protected:

@@ -217,7 +217,7 @@ CREATE TABLE settlements (
   CHECK ((kind = 'settle') = (ref_setl_id IS NULL))
 );
 CREATE INDEX settlements_by_psn_no_year ON settlements (psn_no, plan_id, plan_year, admission_date);
-CREATE INDEX settlements_by_ref ON settlements (ref_setl_id);
+CREATE INDEX settlements_by_ref ON settlements (ref_setl_id) WHERE ref_setl_id IS NOT NULL;
 CREATE UNIQUE INDEX settlements_one_reversal ON settlements (ref_setl_id) WHERE kind = 'reversal';
 
 -- What each layer of the plan paid for a settlement: the layers that paid
@@ -254,13 +254,16 @@ CREATE INDEX accident_cases_by_psn_no ON accident_cases (psn_no, accident_date);
 -- "hifmi.base":1250000, "deductible.hmb":2000000, ...}). One row per person
 -- and year, replaced in the same transaction as the settlements that moved
 -- it, so it always equals the replay of the stored settlements.
--- settlements counts them (a check on that replay).
+-- settlements counts them (a check on that replay). version goes up by one
+-- on every write: a writer that read version v updates only where it is
+-- still v, so two writers of one person's year never both succeed.
 CREATE TABLE accumulators (
   psn_no TEXT NOT NULL REFERENCES persons (psn_no),
   plan_id TEXT NOT NULL REFERENCES plans (plan_id),
   year INTEGER NOT NULL,
   state TEXT NOT NULL,
   settlements BIGINT NOT NULL CHECK (settlements >= 0),
+  version BIGINT NOT NULL CHECK (version >= 1),
   updated_at TEXT NOT NULL,
   PRIMARY KEY (psn_no, plan_id, year)
 );

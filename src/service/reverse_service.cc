@@ -1,0 +1,352 @@
+#include "service/reverse_service.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "batch/claim_parse.h"
+#include "batch/record.h"
+#include "batch/result_json.h"
+#include "service/roll_load.h"
+#include "service/settle_service.h"
+#include "store/migrate.h"
+
+namespace huibao {
+namespace {
+
+using store::Db;
+using store::Rows;
+using store::Stmt;
+
+struct Stored {
+  std::string setl_id;
+  std::string request_json;
+  std::string admission, discharge;
+  Fen medfee = 0, inscp = 0;
+  Fen fund = 0, hosp = 0, psn = 0;    // effective: the settlement plus its adjustments
+  std::map<std::string, Fen> layers;  // effective, by layer id
+  bool reversed = false;
+  bool accident = false;
+};
+
+Status err(std::string msg) {
+  return Status(Code::kStoreError, std::move(msg));
+}
+
+}  // namespace
+
+Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_view plan_text,
+                                          std::string_view setl_id, std::string_view reversal_id,
+                                          std::string_view actor) {
+  if (sodium_init() < 0) return err("libsodium failed to initialise");
+  if (reversal_id.empty() || reversal_id.size() + 4 > limits::kSetlIdBytesMax)
+    return Status(Code::kMalformedRecord, "the reversal id must be 1.." +
+                                              std::to_string(limits::kSetlIdBytesMax - 4) +
+                                              " bytes (adjustments append .NNN)");
+  store::Tx tx(db);
+  if (!tx.ok()) return tx.status();
+  ReversalReport report;
+  report.reversal_id = std::string(reversal_id);
+  int version = 0, year = 0;
+  {
+    Result<Stmt*> st = db.prepare(
+        "SELECT kind, psn_no, plan_id, plan_version, plan_year FROM settlements WHERE setl_id = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, setl_id);
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status(Code::kUnknownPerson, "no settlement '" + std::string(setl_id) + "'");
+    if ((*st)->column_text(0) != "settle")
+      return Status(Code::kMalformedRecord, "'" + std::string(setl_id) + "' is a " +
+                                                std::string((*st)->column_text(0)) +
+                                                ", not a settlement");
+    report.psn_no = std::string((*st)->column_text(1));
+    if ((*st)->column_text(2) != plan.id)
+      return Status(Code::kPlanInvalid, "'" + std::string(setl_id) + "' was settled under plan " +
+                                            std::string((*st)->column_text(2)) + ", not " +
+                                            plan.id);
+    version = int((*st)->column_int64(3));
+    year = int((*st)->column_int64(4));
+    (*st)->reset();
+  }
+  {
+    Result<Stmt*> st =
+        db.prepare("SELECT content_hash FROM plan_versions WHERE plan_id = ? AND version = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, plan.id);
+    (*st)->bind_int64(2, version);
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row || (*st)->column_text(0) != plan_content_hash(plan_text))
+      return Status(Code::kPlanInvalid, "the plan file is not version " + std::to_string(version) +
+                                            " of " + plan.id +
+                                            ", under which the settlement was made");
+    (*st)->reset();
+  }
+  // Serialise with other writers of this person's year (SQLite's write
+  // transaction already does; PostgreSQL locks the row).
+  int64_t state_version = 0;  // 0: no stored year state
+  {
+    Result<Stmt*> st =
+        db.prepare(std::string("SELECT version FROM accumulators WHERE psn_no = ? AND "
+                               "plan_id = ? AND year = ?") +
+                   std::string(db.dialect().for_update));
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, report.psn_no);
+    (*st)->bind_text(2, plan.id);
+    (*st)->bind_int64(3, year);
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (*row) state_version = (*st)->column_int64(0);
+    (*st)->reset();
+  }
+
+  // The person's settlements of the year, with what each pays now.
+  std::map<std::string, Stored> stored;
+  {
+    Result<Stmt*> st = db.prepare(
+        "SELECT setl_id, kind, ref_setl_id, request_json, admission_date, discharge_date, "
+        "medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, claim_kind "
+        "FROM settlements WHERE psn_no = ? AND plan_id = ? AND plan_year = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, report.psn_no);
+    (*st)->bind_text(2, plan.id);
+    (*st)->bind_int64(3, year);
+    std::vector<std::tuple<std::string, std::string, Fen, Fen, Fen>> corrections;
+    for (;;) {
+      Result<bool> row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const std::string_view kind = (*st)->column_text(1);
+      if (kind == "settle") {
+        Stored& s = stored[std::string((*st)->column_text(0))];
+        s.setl_id = std::string((*st)->column_text(0));
+        s.request_json = std::string((*st)->column_text(3));
+        s.admission = std::string((*st)->column_text(4));
+        s.discharge = std::string((*st)->column_text(5));
+        s.medfee = (*st)->column_int64(6);
+        s.inscp = (*st)->column_int64(7);
+        s.fund += (*st)->column_int64(8);
+        s.hosp += (*st)->column_int64(9);
+        s.psn += (*st)->column_int64(10);
+        s.accident = (*st)->column_text(11) == "accident";
+      } else {
+        corrections.emplace_back(std::string(kind), std::string((*st)->column_text(2)),
+                                 (*st)->column_int64(8), (*st)->column_int64(9),
+                                 (*st)->column_int64(10));
+      }
+    }
+    for (auto& [kind, ref, fund, hosp, psn] : corrections) {
+      Stored& s = stored[ref];
+      if (kind == "reversal") s.reversed = true;
+      s.fund += fund, s.hosp += hosp, s.psn += psn;
+    }
+  }
+  {
+    Result<Stmt*> st = db.prepare(
+        "SELECT s.setl_id, s.kind, s.ref_setl_id, l.layer, l.amount_fen FROM settlement_layers l "
+        "JOIN settlements s ON s.setl_id = l.setl_id WHERE s.psn_no = ? AND s.plan_id = ? AND "
+        "s.plan_year = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, report.psn_no);
+    (*st)->bind_text(2, plan.id);
+    (*st)->bind_int64(3, year);
+    for (;;) {
+      Result<bool> row = (*st)->step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const std::string key((*st)->column_text(1) == "settle" ? (*st)->column_text(0)
+                                                              : (*st)->column_text(2));
+      stored[key].layers[std::string((*st)->column_text(3))] += (*st)->column_int64(4);
+    }
+  }
+  Stored& target = stored[std::string(setl_id)];
+  if (target.reversed)
+    return Status(Code::kDuplicateSetlId, "'" + std::string(setl_id) + "' is already reversed");
+
+  // Settle the remaining claims again from zero, in claim order.
+  Roll roll;
+  if (Status s = load_roll(db, plan, &roll, report.psn_no); !s.ok()) return s;
+  if (roll.size() != 1) return err("person " + report.psn_no + " is no longer on the roll");
+  std::string lines;
+  std::vector<const Stored*> remaining;
+  for (const auto& [id, s] : stored) {
+    if (s.reversed || id == setl_id || s.request_json.empty()) continue;
+    remaining.push_back(&s);
+    lines += s.request_json;
+    lines += '\n';
+  }
+  lines.append(ClaimParser::kPadding, ' ');
+  RecordSet rs;
+  ClaimParser parser(plan, roll);
+  parser.parse_lines(std::string_view(lines.data(), lines.size() - ClaimParser::kPadding), &rs);
+  if (rs.records.size() != remaining.size()) return err("stored claim lines no longer parse");
+  std::vector<uint32_t> order(rs.records.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    if (rs.records[i].code != Code::kOk)
+      return err("stored claim " + remaining[i]->setl_id + " no longer passes its checks (" +
+                 std::string(code_name(rs.records[i].code)) + ")");
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const Record &x = rs.records[a], &y = rs.records[b];
+    return std::tuple(x.begndate, x.enddate, rs.setl_id(x)) <
+           std::tuple(y.begndate, y.enddate, rs.setl_id(y));
+  });
+  const Person& person = roll.person(0);
+  const size_t nl = plan.layers.size();
+  const std::string now = store::utc_timestamp_now();
+  const ResultWriter writer(plan);
+  static constexpr std::string_view kSetlCols[] = {
+      "setl_id",       "kind",         "ref_setl_id",   "psn_no",         "plan_id",
+      "plan_version",  "plan_year",    "claim_kind",    "admission_date", "request_hash",
+      "request_json",  "result_json",  "medfee_sumamt", "inscp_scp_amt",  "fund_pay_sumamt",
+      "hosp_part_amt", "psn_part_amt", "created_at"};
+  static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
+  Rows setl_rows(int(std::size(kSetlCols))), layer_rows(int(std::size(kLayerCols)));
+  auto add_row = [&](std::string_view id, std::string_view kind, const Stored& about,
+                     std::string_view request, std::string_view result, Fen medfee, Fen inscp,
+                     Fen fund, Fen hosp, Fen psn) {
+    setl_rows.add_text(id);
+    setl_rows.add_text(kind);
+    setl_rows.add_text(about.setl_id);
+    setl_rows.add_text(report.psn_no);
+    setl_rows.add_text(plan.id);
+    setl_rows.add_int64(version);
+    setl_rows.add_int64(year);
+    setl_rows.add_text(about.accident ? "accident" : "medical");
+    setl_rows.add_text(about.admission);
+    setl_rows.add_text("");
+    setl_rows.add_text(request);
+    setl_rows.add_text(result);
+    setl_rows.add_int64(medfee);
+    setl_rows.add_int64(inscp);
+    setl_rows.add_int64(fund);
+    setl_rows.add_int64(hosp);
+    setl_rows.add_int64(psn);
+    setl_rows.add_text(now);
+  };
+  YearState state;
+  size_t adjustment_no = 0;
+  for (uint32_t i : order) {
+    const Record& r = rs.records[i];
+    const Stored& was = *remaining[i];
+    Fen pay[limits::kLayersMax] = {};
+    std::map<std::string, Fen> now_layers;
+    ResultView v;
+    v.setl_id = was.setl_id;
+    v.psn_no = report.psn_no;
+    v.pay = pay;
+    if (r.kind == RecordKind::kAccident) {
+      AccidentClaim a = accident_claim_of(rs, i);
+      pay[0] = settle_accident(plan, roll, person, a, &state).pay;
+      now_layers["accident"] = pay[0];
+      v.accident = true;
+      v.medfee_sumamt = a.outcome == AccidentOutcome::kMedical ? a.medical_amount : 0;
+    } else {
+      MedicalResult m =
+          settle_medical(plan, roll, person, medical_claim_of(plan, rs, i), &state, nullptr);
+      if (m.code != Code::kOk)
+        return Status(Code::kGivenExceedsBase,
+                      "after the reversal, " + was.setl_id + " would no longer settle (" +
+                          std::string(code_name(m.code)) + "); reverse it first");
+      for (size_t l = 0; l < nl; ++l) {
+        pay[l] = m.pay[l];
+        now_layers[plan.layers[l].id] = m.pay[l];
+      }
+      const auto amount = rs.amounts(i);
+      v.medfee_sumamt = amount[kMedfeeSumamt];
+      v.inscp_scp_amt = amount[kInscpScpAmt];
+    }
+    ++report.resettled;
+    // The difference from what the settlement pays now, layer by layer.
+    std::map<std::string, Fen> delta;
+    for (const auto& [layer, amount] : now_layers) delta[layer] += amount;
+    for (const auto& [layer, amount] : was.layers) delta[layer] -= amount;
+    Fen fund = 0, hosp = 0;
+    bool differs = false;
+    for (const auto& [layer, d] : delta) {
+      if (d == 0) continue;
+      differs = true;
+      const int l = plan.find_layer(layer);
+      (l >= 0 && plan.layers[size_t(l)].payer == Payer::kHospital ? hosp : fund) += d;
+    }
+    if (!differs) continue;
+    Adjustment adj;
+    adj.setl_id = std::string(reversal_id) + "." + std::to_string(++adjustment_no);
+    adj.adjusts = was.setl_id;
+    adj.fund_pay_delta = fund;
+    adj.hosp_part_delta = hosp;
+    ByteBuf line;
+    writer.write(v, &line);
+    std::string_view result = line.view();
+    if (!result.empty() && result.back() == '\n') result.remove_suffix(1);
+    add_row(adj.setl_id, "adjustment", was, "{\"reversal\":\"" + std::string(reversal_id) + "\"}",
+            result, 0, 0, fund, hosp, -(fund + hosp));
+    for (const auto& [layer, d] : delta) {
+      if (d == 0) continue;
+      layer_rows.add_text(adj.setl_id);
+      layer_rows.add_text(layer);
+      layer_rows.add_int64(d);
+    }
+    report.adjustments.push_back(std::move(adj));
+  }
+  // The reversal takes back what the settlement pays now.
+  report.fund_pay_reversed = target.fund;
+  report.hosp_part_reversed = target.hosp;
+  add_row(reversal_id, "reversal", target, "{\"reverses\":\"" + std::string(setl_id) + "\"}",
+          "{\"setl_id\":\"" + std::string(reversal_id) + "\",\"reverses\":\"" +
+              std::string(setl_id) + "\",\"status\":\"reversed\"}",
+          -target.medfee, -target.inscp, -target.fund, -target.hosp, -target.psn);
+  for (const auto& [layer, amount] : target.layers) {
+    if (amount == 0) continue;
+    layer_rows.add_text(reversal_id);
+    layer_rows.add_text(layer);
+    layer_rows.add_int64(-amount);
+  }
+  if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) return s;
+  if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
+    return s;
+  {
+    // The row is locked (or the database is) since it was read: the version
+    // check only guards against a writer that ignores the lock.
+    Result<Stmt*> st = db.prepare(
+        state_version > 0
+            ? "UPDATE accumulators SET state = ?, settlements = ?, updated_at = ?, version = "
+              "version + 1 WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?"
+            : "INSERT INTO accumulators (state, settlements, updated_at, psn_no, plan_id, year, "
+              "version) VALUES (?, ?, ?, ?, ?, ?, 1)");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, encode_year_state(plan, state));
+    (*st)->bind_int64(2, int64_t(remaining.size()));
+    (*st)->bind_text(3, now);
+    (*st)->bind_text(4, report.psn_no);
+    (*st)->bind_text(5, plan.id);
+    (*st)->bind_int64(6, year);
+    if (state_version > 0) (*st)->bind_int64(7, state_version);
+    Result<int64_t> n = (*st)->execute();
+    if (!n.ok()) return n.status();
+    if (*n != 1) return Status(Code::kStoreBusy, "the year state changed during the reversal");
+  }
+  {
+    Result<int64_t> seq = store::allocate_ids(db, "audit_log", 1);
+    if (!seq.ok()) return seq.status();
+    Result<Stmt*> st = db.prepare(
+        "INSERT INTO audit_log (seq, recorded_at, actor, action, psn_no, detail) VALUES "
+        "(?, ?, ?, 'settlement.reverse', ?, ?)");
+    if (!st.ok()) return st.status();
+    (*st)->bind_int64(1, *seq);
+    (*st)->bind_text(2, now);
+    (*st)->bind_text(3, actor);
+    (*st)->bind_text(4, report.psn_no);
+    (*st)->bind_text(5, std::string(setl_id) + " reversed by " + std::string(reversal_id) + ", " +
+                            std::to_string(report.adjustments.size()) + " adjustments");
+    if (Result<int64_t> n = (*st)->execute(); !n.ok()) return n.status();
+  }
+  if (Status s = tx.commit(); !s.ok()) return s;
+  return report;
+}
+
+}  // namespace huibao
