@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "batch/batch.h"
+#include "cli/cmd_enrol.h"
+#include "cli/cmd_store.h"
 #include "gen/generator.h"
 #include "policy/plan.h"
 #include "policy/roll.h"
@@ -175,6 +177,8 @@ int main(int argc, char** argv) {
   rev->add_option("--reversal-id", rev_id, "id of the reversal (default: SETL_ID-R)");
   rev->add_option("--actor", rev_actor, "who reverses (audit log)");
 
+  huibao::cli::add_store_commands(app);
+  huibao::cli::add_enrol_commands(app);
 
   CLI11_PARSE(app, argc, argv);
 

@@ -19,6 +19,14 @@ class CsvReader {
   bool next(std::vector<std::string_view>* fields, std::string* error);
   // 1-based line number where the last record started.
   size_t line() const { return record_line_; }
+  // The byte offset the next call to next() reads from, and a return to an
+  // offset taken earlier (a second pass over chosen records); line() then
+  // counts on from `line`.
+  size_t position() const { return pos_; }
+  void seek(size_t position, size_t line) {
+    pos_ = position;
+    line_ = line;
+  }
 
  private:
   std::string_view data_;

@@ -123,6 +123,68 @@ struct AccidentTerms {
   std::vector<std::string> disaster_first_causes;
 };
 
+// Who pays (part of) a premium; the names are the store's payer_kind values.
+enum class PayerKind : uint8_t { kCash, kPersonalAccount, kEmployer, kSubsidy, kProvincial, kCity };
+inline constexpr int kPayerKindCount = 6;
+std::string_view payer_kind_name(PayerKind k);
+bool payer_kind_from_name(std::string_view name, PayerKind* out);
+
+// What the insured person is to a personal-account holder paying for them
+// (the relations table's values); a bit each in EnrollmentTerms::account_relations.
+enum class Kinship : uint8_t { kSpouse, kParent, kChild };
+std::string_view kinship_name(Kinship k);
+bool kinship_from_name(std::string_view name, Kinship* out);
+
+// The first covered day of a voluntary enrolment, from the payment day.
+enum class CoverBegins : uint8_t { kDayAfterPayment, kPaymentDay, kPeriodBegin };
+// The last covered day of an automatic enrolment once a category ends.
+enum class CoverEnds : uint8_t { kPeriodEnd, kCategoryEnd };
+// What a cancellation refunds: kProRata refunds in full before cover begins
+// and by the remaining days after; kBeforeCover in full before cover begins,
+// nothing after; kNone nothing.
+enum class RefundRule : uint8_t { kProRata, kBeforeCover, kNone };
+
+// A public fund's share of an automatic product's premium.
+struct Funding {
+  PayerKind payer = PayerKind::kProvincial;  // kProvincial, kCity or kSubsidy
+  std::string ref;                           // payer_ref: the fund
+  Fen amount = 0;
+};
+
+// A hardship subsidy of a voluntary product's premium for persons holding one
+// of the categories on the payment day: a share of the premium or a fixed
+// amount, never more than the premium. Where several apply, the largest wins.
+struct Subsidy {
+  CategoryMask categories = 0;
+  bool by_share = true;
+  Rate share;       // by_share
+  Fen amount = 0;   // otherwise
+  std::string ref;  // payer_ref: the programme
+  Fen of_premium(Fen premium) const;
+};
+
+// How people enrol in a product (the [product.enrollment] table). A product
+// with auto_enroll categories enrols automatically and is paid by funding; any
+// other product is voluntary and uses the window, eligibility and payer terms.
+struct EnrollmentTerms {
+  bool declared = false;  // the table is present
+  // Voluntary.
+  Date window_begin, window_end;         // payment days accepted, inclusive
+  std::vector<int> insutypes{310, 390};  // basic-insurance types that may enrol
+  uint8_t payer_kinds = 0;               // bit per PayerKind the enrollee may name
+  uint8_t account_relations = 0;         // bit per Kinship (the holder is always allowed)
+  CoverBegins cover_begins = CoverBegins::kDayAfterPayment;
+  RefundRule refund = RefundRule::kProRata;
+  bool renewal = false;  // renewal by prior consent (automatic deduction)
+  std::vector<Subsidy> subsidies;
+  // Automatic.
+  CoverEnds cover_ends = CoverEnds::kPeriodEnd;
+  std::vector<Funding> funding;  // sums to the premium
+
+  bool accepts(PayerKind k) const { return (payer_kinds >> int(k)) & 1; }
+  bool account_may_pay_for(Kinship k) const { return (account_relations >> int(k)) & 1; }
+};
+
 struct Product {
   std::string id;
   std::string name;
@@ -130,6 +192,7 @@ struct Product {
   Fen premium = 0;
   CategoryMask auto_enroll = 0;  // covered automatically while one of these holds
   AccidentTerms terms;
+  EnrollmentTerms enrollment;
 };
 
 // A versioned list of item codes: each code is listed for date ranges.
@@ -163,6 +226,9 @@ struct Plan {
   std::string source;  // file it was loaded from
   Date period_begin, period_end;
   std::array<uint64_t, 2> med_types{};
+  // Division-code (admdvs) prefixes of the persons who may enrol; empty
+  // means any Shandong code ("37").
+  std::vector<std::string> region_admdvs;
   std::vector<Layer> layers;
   std::vector<DeductibleGroup> deductible_groups;
   std::vector<CapGroup> cap_groups;
@@ -174,6 +240,8 @@ struct Plan {
   int find_layer(std::string_view id) const;
   int find_product(std::string_view id) const;
   bool in_period(Date d) const { return d >= period_begin && d <= period_end; }
+  bool in_region(std::string_view admdvs) const;
+  int year() const;  // the calendar year the period begins in
 };
 
 // Loads and validates a plan file. Errors name the file, line and problem:

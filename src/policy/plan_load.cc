@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include "core/csv.h"
@@ -32,6 +33,59 @@ int Plan::find_product(std::string_view id) const {
     if (products[i].id == id) return int(i);
   }
   return -1;
+}
+
+bool Plan::in_region(std::string_view admdvs) const {
+  if (region_admdvs.empty()) return admdvs.substr(0, 2) == "37";
+  for (const std::string& prefix : region_admdvs) {
+    if (admdvs.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+int Plan::year() const {
+  int y, m, d;
+  date_to_ymd(period_begin, &y, &m, &d);
+  return y;
+}
+
+namespace {
+constexpr std::string_view kPayerKindNames[kPayerKindCount] = {
+    "cash", "personal_account", "employer", "subsidy", "provincial", "city"};
+constexpr std::string_view kKinshipNames[3] = {"spouse", "parent", "child"};
+}  // namespace
+
+std::string_view payer_kind_name(PayerKind k) {
+  return kPayerKindNames[int(k)];
+}
+
+bool payer_kind_from_name(std::string_view name, PayerKind* out) {
+  for (int i = 0; i < kPayerKindCount; ++i) {
+    if (kPayerKindNames[i] == name) {
+      *out = PayerKind(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view kinship_name(Kinship k) {
+  return kKinshipNames[int(k)];
+}
+
+bool kinship_from_name(std::string_view name, Kinship* out) {
+  for (int i = 0; i < 3; ++i) {
+    if (kKinshipNames[i] == name) {
+      *out = Kinship(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+Fen Subsidy::of_premium(Fen premium) const {
+  const Fen f = by_share ? apply_rate_half_up(premium, share) : amount;
+  return std::min(f, premium);
 }
 
 bool DrugList::listed_on(std::string_view code, Date d) const {
@@ -60,7 +114,7 @@ class Loader {
     check_keys(root, "the plan file",
                {"plan", "product", "drug_list", "bucket", "deductible", "cap", "layer"});
     const toml::table& p = require_table(root, "plan", root, "the plan file");
-    check_keys(p, "[plan]", {"id", "name", "begin", "end", "med_types"});
+    check_keys(p, "[plan]", {"id", "name", "begin", "end", "med_types", "region_admdvs"});
     plan_.id = require_string(p, "id", "[plan]");
     plan_.name = optional_string(p, "name", plan_.id);
     plan_.period_begin = require_date(p, "begin", "[plan]");
@@ -69,6 +123,7 @@ class Loader {
     if (plan_.period_end.days - plan_.period_begin.days > 366)
       fail(p, "[plan]: the period is longer than one benefit year");
     plan_.med_types = require_med_types(p, "med_types", "[plan]");
+    if (auto n = p.get("region_admdvs")) load_region(*n);
 
     for_each_table(root, "product", [&](const toml::table& t) { load_product(t); });
     for_each_table(root, "drug_list", [&](const toml::table& t) { load_drug_list(t); });
@@ -300,7 +355,9 @@ class Loader {
 
   void load_product(const toml::table& t) {
     std::string where = "[[product]]";
-    check_keys(t, where, {"id", "name", "kind", "premium", "auto_enroll_categories", "accident"});
+    check_keys(
+        t, where,
+        {"id", "name", "kind", "premium", "auto_enroll_categories", "accident", "enrollment"});
     Product p;
     p.id = require_id(t, where, "product");
     where = "product '" + p.id + "'";
@@ -324,8 +381,219 @@ class Loader {
     } else if (acc != nullptr) {
       fail(*acc, where + ": [product.accident] needs kind = \"accident\"");
     }
+    if (auto n = t.get("enrollment")) {
+      if (!n->is_table()) fail(*n, where + ": 'enrollment' must be a [product.enrollment] table");
+      load_enrollment_terms(*n->as_table(), where, &p);
+    }
     if (plan_.products.size() == limits::kProductsMax) fail(t, "too many products");
     plan_.products.push_back(std::move(p));
+  }
+
+  // [plan] region_admdvs: the division-code prefixes of who may enrol.
+  void load_region(const toml::node& n) {
+    const std::string what = "[plan]: 'region_admdvs'";
+    const toml::array* a = n.as_array();
+    if (a == nullptr || a->empty())
+      fail(n, what + " must be a non-empty list of admdvs prefixes such as \"3702\"");
+    for (const toml::node& e : *a) {
+      auto s = e.as_string();
+      bool ok = s && !(*s)->empty() && (*s)->size() <= 6;
+      for (size_t i = 0; ok && i < (*s)->size(); ++i) ok = (**s)[i] >= '0' && (**s)[i] <= '9';
+      if (!ok) fail(e, what + ": each prefix is a string of 1 to 6 digits, such as \"3702\"");
+      plan_.region_admdvs.push_back(**s);
+    }
+  }
+
+  // One of a fixed set of words; returns its index.
+  size_t choice_of(const toml::node& n, const std::string& what,
+                   std::initializer_list<std::string_view> words) {
+    auto s = n.as_string();
+    size_t i = 0;
+    for (std::string_view w : words) {
+      if (s && **s == w) return i;
+      ++i;
+    }
+    std::string list;
+    for (std::string_view w : words) list += (list.empty() ? "\"" : ", \"") + std::string(w) + "\"";
+    fail(n, what + " must be one of " + list);
+  }
+
+  // [product.enrollment]: voluntary terms, or automatic ones for a product
+  // with auto_enroll_categories.
+  void load_enrollment_terms(const toml::table& t, const std::string& product_where, Product* p) {
+    const std::string where = product_where + " enrollment";
+    static constexpr std::string_view kVoluntary[] = {
+        "window_begin", "window_end", "insutypes", "payers", "personal_account_for",
+        "cover_begins", "refund",     "renewal",   "subsidy"};
+    static constexpr std::string_view kAutomatic[] = {"cover_ends", "funding"};
+    const bool automatic = p->auto_enroll != 0;
+    if (p->accident && !automatic)
+      fail(t, where + ": an accident product enrols only automatically (auto_enroll_categories)");
+    for (auto&& [k, v] : t) {
+      const bool vol =
+          std::find(std::begin(kVoluntary), std::end(kVoluntary), k.str()) != std::end(kVoluntary);
+      const bool aut =
+          std::find(std::begin(kAutomatic), std::end(kAutomatic), k.str()) != std::end(kAutomatic);
+      if (!vol && !aut) {
+        std::string list;
+        for (auto a : automatic ? std::span<const std::string_view>(kAutomatic)
+                                : std::span<const std::string_view>(kVoluntary))
+          list += (list.empty() ? "" : ", ") + std::string(a);
+        fail(v, where + ": unknown key '" + std::string(k.str()) + "' (expected one of: " + list +
+                    ")");
+      }
+      if (automatic && vol)
+        fail(v, where + ": '" + std::string(k.str()) +
+                    "' is a term of voluntary products; this one enrols automatically "
+                    "(auto_enroll_categories)");
+      if (!automatic && aut)
+        fail(v, where + ": '" + std::string(k.str()) +
+                    "' is a term of automatic products (those with auto_enroll_categories)");
+    }
+    EnrollmentTerms& e = p->enrollment;
+    e.declared = true;
+    if (automatic) {
+      load_funding(t, where, p);
+      return;
+    }
+    e.window_begin = plan_.period_begin;
+    e.window_end = plan_.period_end;
+    if (auto n = t.get("window_begin")) e.window_begin = date_of(*n, where + ": 'window_begin'");
+    if (auto n = t.get("window_end")) e.window_end = date_of(*n, where + ": 'window_end'");
+    const toml::node& window_at = t.get("window_end")     ? *t.get("window_end")
+                                  : t.get("window_begin") ? *t.get("window_begin")
+                                                          : static_cast<const toml::node&>(t);
+    if (e.window_end < e.window_begin)
+      fail(window_at, where + ": 'window_end' is before 'window_begin'");
+    if (e.window_end > plan_.period_end)
+      fail(window_at,
+           where + ": 'window_end' is after the plan's end (a payment then buys no cover)");
+    if (auto n = t.get("insutypes")) {
+      e.insutypes.clear();
+      for (int64_t v : int_list(*n, where + ": 'insutypes'")) {
+        if (v != 310 && v != 390)
+          fail(*n, where +
+                       ": 'insutypes' are basic-insurance types: 310 (employee) or 390 "
+                       "(resident)");
+        e.insutypes.push_back(int(v));
+      }
+    }
+    e.payer_kinds = (1u << int(PayerKind::kCash)) | (1u << int(PayerKind::kPersonalAccount)) |
+                    (1u << int(PayerKind::kEmployer));
+    if (auto n = t.get("payers")) {
+      const toml::array* a = n->as_array();
+      if (a == nullptr || a->empty())
+        fail(*n, where + ": 'payers' must be a non-empty list of payer kinds");
+      e.payer_kinds = 0;
+      for (const toml::node& k : *a) {
+        const size_t i = choice_of(k, where + ": each of 'payers'",
+                                   {"cash", "personal_account", "employer", "subsidy"});
+        if (i == 3)
+          fail(k, where +
+                      ": a subsidy is computed from [[product.enrollment.subsidy]], not "
+                      "named by the enrollee; leave it out of 'payers'");
+        static constexpr PayerKind kKinds[] = {PayerKind::kCash, PayerKind::kPersonalAccount,
+                                               PayerKind::kEmployer};
+        e.payer_kinds |= uint8_t(1u << int(kKinds[i]));
+      }
+    }
+    e.account_relations = 0b111;
+    if (auto n = t.get("personal_account_for")) {
+      if (!e.accepts(PayerKind::kPersonalAccount))
+        fail(*n, where + ": 'personal_account_for' needs \"personal_account\" in 'payers'");
+      const toml::array* a = n->as_array();
+      if (a == nullptr)
+        fail(*n, where +
+                     ": 'personal_account_for' must be a list of \"spouse\", \"parent\", "
+                     "\"child\" (the holder always may pay for themself)");
+      e.account_relations = 0;
+      for (const toml::node& k : *a) {
+        const size_t i =
+            choice_of(k, where + ": each of 'personal_account_for'", {"spouse", "parent", "child"});
+        e.account_relations |= uint8_t(1u << i);
+      }
+    }
+    if (auto n = t.get("cover_begins"))
+      e.cover_begins = CoverBegins(choice_of(*n, where + ": 'cover_begins'",
+                                             {"day_after_payment", "payment_day", "period_begin"}));
+    if (auto n = t.get("refund"))
+      e.refund =
+          RefundRule(choice_of(*n, where + ": 'refund'", {"pro_rata", "before_cover", "none"}));
+    if (auto n = t.get("renewal")) {
+      auto b = n->as_boolean();
+      if (!b) fail(*n, where + ": 'renewal' must be true or false");
+      e.renewal = **b;
+    }
+    if (auto n = t.get("subsidy")) {
+      const toml::array* arr = n->as_array();
+      if (arr == nullptr || !arr->is_array_of_tables())
+        fail(*n, where + ": write subsidies as [[product.enrollment.subsidy]] tables");
+      for (const toml::node& x : *arr) {
+        const toml::table& st = *x.as_table();
+        const std::string sw = where + " subsidy";
+        check_keys(st, sw, {"categories", "share", "amount", "ref"});
+        Subsidy sub;
+        const toml::node* c = st.get("categories");
+        if (c == nullptr) fail(st, sw + ": missing 'categories'");
+        sub.categories = categories_of(*c, sw + ": 'categories'");
+        const toml::node* sh = st.get("share");
+        const toml::node* am = st.get("amount");
+        if ((sh == nullptr) == (am == nullptr))
+          fail(st, sw + ": give exactly one of 'share' (a percentage of the premium) or 'amount'");
+        if (sh != nullptr) {
+          sub.share = rate_of(*sh, sw + ": 'share'");
+        } else {
+          sub.by_share = false;
+          sub.amount = amount_of(*am, sw + ": 'amount'");
+          if (sub.amount > p->premium)
+            fail(*am,
+                 sw + ": 'amount' is more than the premium (" + fen_to_string(p->premium) + ")");
+        }
+        sub.ref = optional_string(st, "ref", "");
+        e.subsidies.push_back(std::move(sub));
+      }
+    }
+  }
+
+  // [[product.enrollment.funding]]: who pays an automatic product's premium.
+  void load_funding(const toml::table& t, const std::string& where, Product* p) {
+    EnrollmentTerms& e = p->enrollment;
+    if (auto n = t.get("cover_ends"))
+      e.cover_ends =
+          CoverEnds(choice_of(*n, where + ": 'cover_ends'", {"period_end", "category_end"}));
+    const toml::node* n = t.get("funding");
+    if (n == nullptr) {
+      if (p->premium != 0)
+        fail(t, where + ": missing [[product.enrollment.funding]]: the funds that pay the premium");
+      return;
+    }
+    const toml::array* arr = n->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables())
+      fail(*n, where + ": write funding as [[product.enrollment.funding]] tables");
+    Fen sum = 0;
+    for (const toml::node& x : *arr) {
+      const toml::table& ft = *x.as_table();
+      const std::string fw = where + " funding";
+      check_keys(ft, fw, {"payer", "ref", "amount"});
+      Funding f;
+      const toml::node* py = ft.get("payer");
+      const toml::node* am = ft.get("amount");
+      if (py == nullptr || am == nullptr) fail(ft, fw + ": needs 'payer' and 'amount'");
+      const size_t k = choice_of(*py, fw + ": 'payer'", {"provincial", "city", "subsidy"});
+      f.payer = k == 0 ? PayerKind::kProvincial : k == 1 ? PayerKind::kCity : PayerKind::kSubsidy;
+      f.ref = optional_string(ft, "ref", "");
+      f.amount = amount_of(*am, fw + ": 'amount'");
+      for (const Funding& g : e.funding) {
+        if (g.payer == f.payer && g.ref == f.ref)
+          fail(ft, fw + ": payer '" + std::string(payer_kind_name(f.payer)) + "' with ref '" +
+                       f.ref + "' is listed twice");
+      }
+      sum += f.amount;
+      e.funding.push_back(std::move(f));
+    }
+    if (sum != p->premium)
+      fail(*n, where + ": the funding amounts sum to " + fen_to_string(sum) +
+                   " but the premium is " + fen_to_string(p->premium));
   }
 
   void load_accident_terms(const toml::table& t, const std::string& where, AccidentTerms* a) {

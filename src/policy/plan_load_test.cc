@@ -110,6 +110,164 @@ TEST(PlanLoad, ExpressionsCombineTerms) {
   EXPECT_EQ(e.terms[1].source, kInscpScpAmt);
 }
 
+TEST(PlanLoad, ReferencePlansCarryEnrollmentTerms) {
+  Result<Plan> b = load_plan("plans/shandong-2024-huiminbao.toml");
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_EQ(b->region_admdvs, std::vector<std::string>{"37"});
+  EXPECT_TRUE(b->in_region("370102"));
+  EXPECT_FALSE(b->in_region("110101"));
+  EXPECT_EQ(b->year(), 2024);
+  const EnrollmentTerms& v = b->products[0].enrollment;
+  EXPECT_TRUE(v.declared);
+  EXPECT_EQ(date_to_string(v.window_begin), "2024-01-01");
+  EXPECT_EQ(date_to_string(v.window_end), "2024-12-30");
+  EXPECT_EQ(v.insutypes, (std::vector<int>{310, 390}));
+  EXPECT_TRUE(v.accepts(PayerKind::kCash));
+  EXPECT_TRUE(v.accepts(PayerKind::kPersonalAccount));
+  EXPECT_TRUE(v.accepts(PayerKind::kEmployer));
+  EXPECT_FALSE(v.accepts(PayerKind::kSubsidy));
+  EXPECT_TRUE(v.account_may_pay_for(Kinship::kSpouse));
+  EXPECT_TRUE(v.account_may_pay_for(Kinship::kParent));
+  EXPECT_TRUE(v.account_may_pay_for(Kinship::kChild));
+  EXPECT_EQ(v.cover_begins, CoverBegins::kDayAfterPayment);
+  EXPECT_EQ(v.refund, RefundRule::kProRata);
+  EXPECT_TRUE(v.renewal);
+  ASSERT_EQ(v.subsidies.size(), 3u);
+  EXPECT_EQ(v.subsidies[0].of_premium(9900), 9900);
+  EXPECT_EQ(v.subsidies[1].of_premium(9900), 4950);
+  EXPECT_EQ(v.subsidies[2].of_premium(9900), 3000);
+  EXPECT_EQ(v.subsidies[2].of_premium(2000), 2000) << "never more than the premium";
+
+  Result<Plan> a = load_plan("plans/shandong-2020-fupin.toml");
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  for (const Product& p : a->products) {
+    ASSERT_TRUE(p.enrollment.declared) << p.id;
+    EXPECT_EQ(p.enrollment.cover_ends, CoverEnds::kPeriodEnd);
+    Fen sum = 0;
+    for (const Funding& f : p.enrollment.funding) sum += f.amount;
+    EXPECT_EQ(sum, p.premium) << p.id;
+  }
+  ASSERT_EQ(a->products[0].enrollment.funding.size(), 2u);
+  EXPECT_EQ(a->products[0].enrollment.funding[0].payer, PayerKind::kProvincial);
+  EXPECT_EQ(a->products[0].enrollment.funding[1].payer, PayerKind::kCity);
+  EXPECT_EQ(a->products[1].terms.death, 30'000'00) << "the accident table still loads";
+}
+
+TEST(PlanLoad, EnrollmentTermsAreRead) {
+  Result<Plan> p = load_plan_from_string(
+      "[plan]\nid = \"t\"\nbegin = 2025-01-01\nend = 2025-12-31\nmed_types = [21]\n"
+      "region_admdvs = [\"3702\", \"370300\"]\n"
+      "[[product]]\nid = \"v\"\npremium = \"88.80\"\n"
+      "[product.enrollment]\nwindow_begin = 2024-11-01\nwindow_end = 2025-03-31\n"
+      "insutypes = [310]\npayers = [\"cash\", \"personal_account\"]\n"
+      "personal_account_for = [\"child\"]\ncover_begins = \"period_begin\"\n"
+      "refund = \"before_cover\"\n"
+      "[[product.enrollment.subsidy]]\ncategories = [\"orphan\"]\namount = \"10.50\"\n"
+      "[[product]]\nid = \"a\"\nauto_enroll_categories = [\"poverty\"]\n"
+      "[product.enrollment]\ncover_ends = \"category_end\"\n"
+      "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"50%\"\n",
+      "t.toml", "plans");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  EXPECT_TRUE(p->in_region("370211"));
+  EXPECT_TRUE(p->in_region("370300"));
+  EXPECT_FALSE(p->in_region("370301"));
+  const EnrollmentTerms& v = p->products[0].enrollment;
+  EXPECT_EQ(date_to_string(v.window_begin), "2024-11-01");
+  EXPECT_EQ(v.insutypes, std::vector<int>{310});
+  EXPECT_FALSE(v.accepts(PayerKind::kEmployer));
+  EXPECT_FALSE(v.account_may_pay_for(Kinship::kSpouse));
+  EXPECT_TRUE(v.account_may_pay_for(Kinship::kChild));
+  EXPECT_EQ(v.cover_begins, CoverBegins::kPeriodBegin);
+  EXPECT_EQ(v.refund, RefundRule::kBeforeCover);
+  EXPECT_FALSE(v.renewal);
+  ASSERT_EQ(v.subsidies.size(), 1u);
+  EXPECT_EQ(v.subsidies[0].of_premium(8880), 1050);
+  const EnrollmentTerms& a = p->products[1].enrollment;
+  EXPECT_TRUE(a.declared);
+  EXPECT_EQ(a.cover_ends, CoverEnds::kCategoryEnd);
+  EXPECT_TRUE(a.funding.empty()) << "a premium of 0 needs no funding";
+  // Without the table a product is not enrollable through the service.
+  Result<Plan> bare = load_plan_from_string(
+      std::string(kHeader) +
+          "[[product]]\nid = \"v\"\n[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\n"
+          "rate = \"50%\"\n",
+      "t.toml", "plans");
+  ASSERT_TRUE(bare.ok()) << bare.status().to_string();
+  EXPECT_FALSE(bare->products[0].enrollment.declared);
+  EXPECT_TRUE(bare->in_region("371700")) << "the default region is Shandong";
+  EXPECT_FALSE(bare->in_region("110101"));
+}
+
+TEST(PlanLoad, EnrollmentTermErrorsNameFileLineAndProblem) {
+  // A voluntary product: its [product.enrollment] table opens on line 10.
+  const std::string v = "[[product]]\nid = \"v\"\npremium = 99\n[product.enrollment]\n";
+  expect_error(v + "windows = 1\n", 11, "unknown key 'windows'");
+  expect_error(v + "window_end = 2025-01-05\n", 11, "after the plan's end");
+  expect_error(v + "window_begin = 2024-06-01\nwindow_end = 2024-05-01\n", 12,
+               "before 'window_begin'");
+  expect_error(v + "window_begin = \"June\"\n", 11, "YYYY-MM-DD");
+  expect_error(v + "refund = \"sometimes\"\n", 11, "'refund' must be one of");
+  expect_error(v + "cover_begins = \"tomorrow\"\n", 11, "'cover_begins' must be one of");
+  expect_error(v + "payers = [\"subsidy\"]\n", 11, "computed");
+  expect_error(v + "payers = [\"gold\"]\n", 11, "must be one of");
+  expect_error(v + "payers = [\"cash\"]\npersonal_account_for = [\"child\"]\n", 12,
+               "needs \"personal_account\"");
+  expect_error(v + "personal_account_for = [\"cousin\"]\n", 11, "must be one of");
+  expect_error(v + "insutypes = [320]\n", 11, "310");
+  expect_error(v + "renewal = 1\n", 11, "true or false");
+  expect_error(v + "cover_ends = \"period_end\"\n", 11, "automatic products");
+  expect_error(v + "[[product.enrollment.subsidy]]\ncategories = [\"tekun\"]\nshare = "
+                   "\"50%\"\namount = 10\n",
+               11, "exactly one of");
+  expect_error(v + "[[product.enrollment.subsidy]]\ncategories = [\"tekun\"]\namount = 100\n", 13,
+               "more than the premium");
+  expect_error(v + "[[product.enrollment.subsidy]]\ncategories = [\"rich\"]\nshare = "
+                   "\"50%\"\n",
+               12, "unknown category");
+  expect_error(v + "[[product.enrollment.subsidy]]\nshare = \"50%\"\n", 11, "missing 'categories'");
+  expect_error(v + "[[product.enrollment.subsidy]]\ncategories = [\"tekun\"]\nshare = "
+                   "\"50\"\n",
+               13, "percentage");
+  expect_error("[[product]]\nid = \"v\"\nenrollment = 1\n", 9, "must be a [product.enrollment]");
+
+  // An automatic product: its table opens on line 11.
+  const std::string a =
+      "[[product]]\nid = \"a\"\npremium = 110\nauto_enroll_categories = "
+      "[\"poverty\"]\n[product.enrollment]\n";
+  expect_error(a + "window_begin = 2024-01-01\n", 12, "voluntary products");
+  expect_error(a + "cover_ends = \"period_end\"\n", 11, "missing [[product.enrollment.funding]]");
+  expect_error(a + "cover_ends = \"never\"\n", 12, "'cover_ends' must be one of");
+  expect_error(a + "[[product.enrollment.funding]]\npayer = \"provincial\"\namount = 100\n", 12,
+               "sum to 100.00 but the premium is 110.00");
+  expect_error(a + "[[product.enrollment.funding]]\npayer = \"cash\"\namount = 110\n", 13,
+               "'payer' must be one of");
+  expect_error(a + "[[product.enrollment.funding]]\namount = 110\n", 12, "needs 'payer'");
+  expect_error(a + "[[product.enrollment.funding]]\npayer = \"city\"\namount = 55\n"
+                   "[[product.enrollment.funding]]\npayer = \"city\"\namount = 55\n",
+               15, "listed twice");
+  expect_error(a + "[[product.enrollment.funding]]\npayer = \"city\"\namount = 110\nref = 1\n", 15,
+               "'ref' must be a string");
+}
+
+TEST(PlanLoad, RegionPrefixesAreDigits) {
+  auto region = [](const std::string& value) {
+    return load_plan_from_string(
+               "[plan]\nid = \"t\"\nbegin = 2024-01-01\nend = "
+               "2024-12-31\nmed_types = [21]\nregion_admdvs = " +
+                   value +
+                   "\n[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\n"
+                   "rate = \"50%\"\n",
+               "t.toml", "plans")
+        .status();
+  };
+  EXPECT_TRUE(region("[\"37\"]").ok());
+  for (std::string bad : {"[\"37x\"]", "[]", "\"37\"", "[37]", "[\"3701021\"]", "[\"\"]"}) {
+    Status s = region(bad);
+    EXPECT_EQ(s.code(), Code::kPlanInvalid) << bad;
+    EXPECT_NE(s.message().find("t.toml:6:"), std::string::npos) << s.message();
+  }
+}
+
 // Plans are data: the engine's C++ must not name a reference plan, its layers
 // or its products, so that a third city needs only a new file.
 TEST(PlanLoad, NoCodeMentionsAReferencePlan) {

@@ -102,7 +102,7 @@ Status load_roll(Db& db, const Plan& plan, Roll* out, std::string_view only_psn)
   {
     Result<Stmt*> st = db.prepare(
         "SELECT psn_no, product, begin_date, end_date, prior_years FROM enrollments "
-        "WHERE plan_id = ? AND status <> 'cancelled'" +
+        "WHERE plan_id = ? AND end_date >= begin_date" +
         who + " ORDER BY psn_no, begin_date");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, plan.id);

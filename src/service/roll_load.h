@@ -1,6 +1,7 @@
 // Builds the engine's in-memory Roll from the store, for settling against
 // the stored roll: every person with their categories and the dates those
-// are in force, and the plan's enrolments that are not cancelled.
+// are in force, and the plan's enrolments with the days they covered (a
+// cancelled one up to its cancellation day).
 #pragma once
 #include "core/error.h"
 #include "policy/plan.h"

@@ -138,7 +138,8 @@ CREATE TABLE products (
   PRIMARY KEY (plan_id, product)
 );
 
--- Enrolments: covered from begin_date to end_date, both inclusive.
+-- Enrolments: covered from begin_date to end_date, both inclusive (a
+-- cancelled one up to its cancellation day, or not at all).
 CREATE TABLE enrollments (
   id BIGINT NOT NULL PRIMARY KEY,
   psn_no TEXT NOT NULL REFERENCES persons (psn_no),
@@ -153,7 +154,8 @@ CREATE TABLE enrollments (
   created_at TEXT NOT NULL,
   cancelled_at TEXT,
   FOREIGN KEY (plan_id, product) REFERENCES products (plan_id, product),
-  CHECK (end_date >= begin_date),
+  -- A cancelled enrolment that never covered a day ends the day before it begins.
+  CHECK (end_date >= begin_date OR status = 'cancelled'),
   CHECK ((status = 'cancelled') = (cancelled_at IS NOT NULL))
 );
 CREATE INDEX enrollments_by_psn_no ON enrollments (psn_no, plan_id);
