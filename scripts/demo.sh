@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on demo data: install, build, generate a year for each
-# reference plan and settle it file to file, printing the summary.
+# reference plan and settle it file to file, printing the summary; then
+# build a demo city in a SQLite database (roll, 惠民保 enrolments, a year of
+# claims settled and stored) and print its summary and one person.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -18,3 +20,21 @@ for plan in shandong-2020-fupin shandong-2024-huiminbao; do
     --claims "demo/$plan/claims.jsonl" --out "demo/$plan/results.jsonl"
   echo "first result: $(head -c 400 "demo/$plan/results.jsonl")..."
 done
+
+echo
+echo "=== demo city in SQLite: demo/huibao.db (plan shandong-2024-huiminbao) ==="
+city=demo/shandong-2024-huiminbao
+db=sqlite:demo/huibao.db
+rm -f demo/huibao.db demo/huibao.db-wal demo/huibao.db-shm
+build/src/cli/huibao db init --db "$db"
+build/src/cli/huibao roll import --db "$db" --persons "$city/persons.csv" --as-of 2024-01-01 \
+  --actor demo | tail -n 3
+# The generated 惠民保 enrolees join on 2024-01-01 as an employer group (the
+# hardship subsidy of the plan pays its share first); cover starts the next day.
+{ echo psn_no; tail -n +2 "$city/enrollments.csv" | cut -d, -f1 | sort -u; } >"$city/hmb-group.csv"
+build/src/cli/huibao enrol import --db "$db" --plan plans/shandong-2024-huiminbao.toml \
+  --file "$city/hmb-group.csv" --employer DEMO-EMPLOYER --date 2024-01-01 --actor demo | tail -n 3
+build/src/cli/huibao settle --db "$db" --plan plans/shandong-2024-huiminbao.toml \
+  --claims "$city/claims.jsonl" --out "$city/results-db.jsonl"
+someone=$(head -n 2 "$city/hmb-group.csv" | tail -n 1)
+build/src/cli/huibao person show --db "$db" "$someone" --actor demo
