@@ -17,6 +17,7 @@
 #include "service/settle_service.h"
 #include "settle/engine.h"
 #include "store_fixture.h"
+#include "test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -24,17 +25,12 @@ namespace huibao {
 namespace {
 
 using store::Db;
+using store::query_int;
+using namespace testing_files;
 using store::Engine;
 using store::Rows;
 using store::Stmt;
 using store::Tx;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream b;
-  b << in.rdbuf();
-  return b.str();
-}
 
 Date day(std::string_view s) {
   Date d;
@@ -193,17 +189,6 @@ class EnrolTest : public store::EngineTest {
   }
 
   int64_t count(std::string_view sql) { return query_int(*db_, sql); }
-
-  static int64_t query_int(Db& db, std::string_view sql) {
-    Result<Stmt*> st = db.prepare(sql);
-    EXPECT_TRUE(st.ok()) << st.status().to_string();
-    if (!st.ok()) return -1;
-    Result<bool> row = (*st)->step();
-    EXPECT_TRUE(row.ok() && *row) << sql;
-    int64_t v = row.ok() && *row ? (*st)->column_int64(0) : -1;
-    (*st)->reset();
-    return v;
-  }
 
   Fen balance(const std::string& holder) {
     return count("SELECT balance_fen FROM accounts WHERE psn_no = '" + holder + "'");

@@ -21,6 +21,7 @@
 #include "service/settle_service.h"
 #include "store/migrate.h"
 #include "store_fixture.h"
+#include "test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -28,31 +29,10 @@ namespace huibao {
 namespace {
 
 using store::Db;
+using store::query_int;
+using namespace testing_files;
 using store::Engine;
 using store::Stmt;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void spit(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary);
-  out << s;
-}
-
-int64_t query_int(Db& db, const std::string& sql) {
-  Result<Stmt*> st = db.prepare(sql);
-  EXPECT_TRUE(st.ok()) << st.status().to_string();
-  if (!st.ok()) return -1;
-  Result<bool> row = (*st)->step();
-  EXPECT_TRUE(row.ok() && *row) << sql;
-  const int64_t v = row.ok() && *row ? (*st)->column_int64(0) : -1;
-  (*st)->reset();
-  return v;
-}
 
 // Rows of a query, each as its columns joined by '|' (NULL as "-").
 std::vector<std::string> query_rows(Db& db, const std::string& sql) {

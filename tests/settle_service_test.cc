@@ -24,6 +24,7 @@
 #include "service/settle_service.h"
 #include "store/migrate.h"
 #include "store_fixture.h"
+#include "test_files.h"
 
 namespace fs = std::filesystem;
 
@@ -31,39 +32,12 @@ namespace huibao {
 namespace {
 
 using store::Db;
+using store::query_int;
+using namespace testing_files;
 using store::Engine;
 using store::Rows;
 using store::Stmt;
 using store::Tx;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream b;
-  b << in.rdbuf();
-  return b.str();
-}
-
-void spit(const fs::path& p, const std::string& s) {
-  std::ofstream(p, std::ios::binary) << s;
-}
-
-std::vector<std::string> lines_of(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
-int64_t query_int(Db& db, std::string_view sql) {
-  Result<Stmt*> st = db.prepare(sql);
-  EXPECT_TRUE(st.ok()) << st.status().to_string();
-  if (!st.ok()) return -1;
-  Result<bool> row = (*st)->step();
-  EXPECT_TRUE(row.ok() && *row) << sql;
-  int64_t v = row.ok() && *row ? (*st)->column_int64(0) : -1;
-  (*st)->reset();
-  return v;
-}
 
 // Puts a roll into the store the plain way (the roll service has its own tests).
 void store_roll(Db& db, const Roll& roll, const Plan& plan) {

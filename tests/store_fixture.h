@@ -53,4 +53,16 @@ class EngineTest : public ::testing::TestWithParam<Engine> {
   std::filesystem::path dir_;  // scratch files of the test
 };
 
+// The one integer a query returns (a failed test, and -1, otherwise).
+inline int64_t query_int(Db& db, std::string_view sql) {
+  Result<Stmt*> st = db.prepare(sql);
+  EXPECT_TRUE(st.ok()) << st.status().to_string();
+  if (!st.ok()) return -1;
+  Result<bool> row = (*st)->step();
+  EXPECT_TRUE(row.ok() && *row) << sql;
+  const int64_t v = row.ok() && *row ? (*st)->column_int64(0) : -1;
+  (*st)->reset();
+  return v;
+}
+
 }  // namespace huibao::store
