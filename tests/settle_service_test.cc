@@ -142,6 +142,7 @@ class SettleServiceTest : public store::EngineTest {
     o.batch.explain = explain;
     o.batch.threads = 2;
     o.persons_per_commit = persons_per_commit;
+    o.url = url_;  // PostgreSQL: two writer connections
     StoreSettleSummary s;
     Status st = settle_into_store(*db_, plan_, plan_text_, o, &s);
     EXPECT_TRUE(st.ok()) << st.to_string();
@@ -335,6 +336,7 @@ TEST_P(SettleServiceTest, AKilledRunLeavesPersonsWholeAndARerunCompletesTheYear)
     o.batch.out_path = (dir_ / "child.jsonl").string();
     o.batch.explain = false;
     o.persons_per_commit = 20;
+    o.url = url_;
     StoreSettleSummary s;
     Status st = settle_into_store(**db, plan_, plan_text_, o, &s);
     std::_Exit(st.ok() ? 0 : 2);  // not reached: the hook ends the process after 3 commits
@@ -388,6 +390,7 @@ TEST_P(SettleServiceTest, ConcurrentRunsNeverDoubleCount) {
     o.batch.explain = false;
     o.batch.threads = 1;
     o.persons_per_commit = 7;  // many small groups, interleaving with the other run
+    o.url = url_;
     StoreSettleSummary s;
     return settle_into_store(**db, plan_, plan_text_, o, &s);
   };

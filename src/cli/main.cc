@@ -77,6 +77,7 @@ int run_settle_db(const std::string& url, const std::string& plan_path, BatchOpt
   if (!db.ok()) return fail(db.status());
   StoreSettleOptions so;
   so.batch = opts;
+  so.url = url;
   StoreSettleSummary sum;
   auto t0 = std::chrono::steady_clock::now();
   if (Status s = settle_into_store(**db, *plan, *plan_text, so, &sum); !s.ok()) return fail(s);

@@ -3,9 +3,15 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "service/roll_load.h"
@@ -91,6 +97,89 @@ std::vector<StateField> state_fields(const Plan& plan) {
 std::string fen_text(Fen f) {
   return std::to_string(f);
 }
+
+// Stores groups on one connection, or on several (one thread each, own
+// connections) taking groups from a bounded queue. The first failure stops
+// the others; groups already committed stay, as a crash would leave them.
+template <typename G>
+class GroupWriters {
+ public:
+  using Store = std::function<Status(Db&, G&)>;
+  GroupWriters(Db& db, std::string url, int n, Store store)
+      : db_(db),
+        url_(std::move(url)),
+        n_(url_.empty() ? 1 : std::max(1, n)),  // without a url, the one connection
+        store_(std::move(store)) {}
+  ~GroupWriters() { (void)finish(); }
+
+  Status start() {
+    if (n_ == 1) return Status::Ok();
+    for (int i = 0; i < n_; ++i) {
+      Result<std::unique_ptr<Db>> c = store::connect_db(url_);
+      if (!c.ok()) return c.status();
+      conns_.push_back(std::move(*c));
+    }
+    for (int i = 0; i < n_; ++i) threads_.emplace_back([this, i] { work(*conns_[size_t(i)]); });
+    return Status::Ok();
+  }
+
+  Status submit(G g) {
+    if (n_ == 1) return store_(db_, g);
+    std::unique_lock<std::mutex> lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < size_t(2 * n_) || !failed_.ok(); });
+    if (!failed_.ok()) return failed_;
+    queue_.push_back(std::move(g));
+    ready_.notify_one();
+    return Status::Ok();
+  }
+
+  Status finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    ready_.notify_all();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    std::lock_guard<std::mutex> lock(mu_);
+    return failed_;
+  }
+
+ private:
+  void work(Db& conn) {
+    for (;;) {
+      G g;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty() || closing_ || !failed_.ok(); });
+        if (!failed_.ok() || queue_.empty()) return;
+        g = std::move(queue_.front());
+        queue_.pop_front();
+        room_.notify_one();
+      }
+      Status s = store_(conn, g);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (failed_.ok()) failed_ = s;
+        room_.notify_all();
+        ready_.notify_all();
+        return;
+      }
+    }
+  }
+
+  Db& db_;
+  std::string url_;
+  int n_;
+  Store store_;
+  std::vector<std::unique_ptr<Db>> conns_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<G> queue_;
+  bool closing_ = false;
+  Status failed_;
+};
 
 }  // namespace
 
@@ -361,24 +450,31 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     std::string psn, state;
     int64_t settlements, version;
   };
-  std::vector<Update> updates;
-  Rows setl_rows(int(std::size(kSetlCols)));
-  Rows layer_rows(int(std::size(kLayerCols)));
-  Rows state_rows(int(std::size(kStateCols)));
+  // One transaction's worth: a group of persons, their settlements, the
+  // layers that paid, and their year states.
+  struct Group {
+    Rows setl{int(std::size(kSetlCols))};
+    Rows layers{int(std::size(kLayerCols))};
+    Rows states{int(std::size(kStateCols))};
+    std::vector<Update> updates;
+    std::string now;
+    bool empty() const { return setl.rows() == 0 && states.rows() == 0 && updates.empty(); }
+  };
+  Group group;
+  group.now = store::utc_timestamp_now();
   const size_t nl = plan.layers.size();
   // Test hook: end the process after this many commits, as a crash would.
   const char* crash_env = std::getenv("HUIBAO_TEST_EXIT_AFTER_COMMITS");
   const uint64_t crash_after = crash_env != nullptr ? std::strtoull(crash_env, nullptr, 10) : 0;
   Status failed;
   size_t persons_in_group = 0;
-  std::string now = store::utc_timestamp_now();
 
-  auto flush = [&]() -> Status {
-    if (setl_rows.rows() == 0 && state_rows.rows() == 0 && updates.empty()) return Status::Ok();
-    Tx tx(db);
+  std::atomic<uint64_t> commits{0};
+  auto store_group = [&](Db& to, const Group& g) -> Status {
+    Tx tx(to);
     if (!tx.ok()) return tx.status();
-    if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) return s;
-    if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
+    if (Status s = to.insert_rows({"settlements", kSetlCols, ""}, g.setl); !s.ok()) return s;
+    if (Status s = to.insert_rows({"settlement_layers", kLayerCols, ""}, g.layers); !s.ok())
       return s;
     auto raced = [&](std::string_view who) {
       return Status(Code::kStoreBusy,
@@ -388,16 +484,16 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
                         "what is stored is answered as before and the rest settles on the new "
                         "state");
     };
-    if (Status s = db.insert_rows({"accumulators", kStateCols, ""}, state_rows); !s.ok())
+    if (Status s = to.insert_rows({"accumulators", kStateCols, ""}, g.states); !s.ok())
       return s.code() == Code::kStoreConstraint ? raced("a person") : s;
-    for (const Update& u : updates) {
-      Result<Stmt*> st = db.prepare(
+    for (const Update& u : g.updates) {
+      Result<Stmt*> st = to.prepare(
           "UPDATE accumulators SET state = ?, settlements = ?, version = version + 1, updated_at "
           "= ? WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, u.state);
       (*st)->bind_int64(2, u.settlements);
-      (*st)->bind_text(3, now);
+      (*st)->bind_text(3, g.now);
       (*st)->bind_text(4, u.psn);
       (*st)->bind_text(5, plan.id);
       (*st)->bind_int64(6, year);
@@ -407,96 +503,106 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       if (*n != 1) return raced(u.psn);
     }
     if (Status s = tx.commit(); !s.ok()) return s;
-    ++out->commits;
-    setl_rows.clear();
-    layer_rows.clear();
-    state_rows.clear();
-    updates.clear();
-    persons_in_group = 0;
-    now = store::utc_timestamp_now();
-    if (crash_after > 0 && out->commits >= crash_after) std::_Exit(86);
+    if (++commits == crash_after && crash_after > 0) std::_Exit(86);
     return Status::Ok();
   };
+  // PostgreSQL takes groups on several connections at once (the server, not
+  // this process, is the bottleneck); SQLite has one writer.
+  GroupWriters<Group> writers(db, o.url,
+                              db.dialect().engine == store::Engine::kPostgres ? o.writers : 1,
+                              [&](Db& to, Group& g) { return store_group(to, g); });
+  if (Status s = writers.start(); !s.ok()) return s;
+  auto flush = [&]() -> Status {
+    if (group.empty()) return Status::Ok();
+    Status s = writers.submit(std::move(group));
+    group = Group{};
+    group.now = store::utc_timestamp_now();
+    persons_in_group = 0;
+    return s;
+  };
 
-  job.for_each_person([&](uint32_t p, const uint32_t* records, size_t count,
-                          const YearState& final_state) {
-    if (!failed.ok()) return;
-    const std::string_view psn = roll.person(p).id();
-    int64_t settled_here = 0;
-    for (size_t k = 0; k < count; ++k) {
-      const uint32_t i = records[k];
-      if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
-      ++settled_here;
-      const std::string result = job.result_line(i);
-      const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
-      Fen fund = 0, hosp = 0;
-      if (job.accident(i)) {
-        fund = job.pay(i, 0);
-      } else {
-        for (size_t l = 0; l < nl; ++l) {
-          const Fen pay = job.pay(i, l);
-          (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay;
-          if (pay != 0) {
-            layer_rows.add_text(job.setl_id(i));
-            layer_rows.add_text(plan.layers[l].id);
-            layer_rows.add_int64(pay);
+  job.for_each_person(
+      [&](uint32_t p, const uint32_t* records, size_t count, const YearState& final_state) {
+        if (!failed.ok()) return;
+        const std::string_view psn = roll.person(p).id();
+        int64_t settled_here = 0;
+        for (size_t k = 0; k < count; ++k) {
+          const uint32_t i = records[k];
+          if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
+          ++settled_here;
+          const std::string result = job.result_line(i);
+          const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
+          Fen fund = 0, hosp = 0;
+          if (job.accident(i)) {
+            fund = job.pay(i, 0);
+          } else {
+            for (size_t l = 0; l < nl; ++l) {
+              const Fen pay = job.pay(i, l);
+              (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay;
+              if (pay != 0) {
+                group.layers.add_text(job.setl_id(i));
+                group.layers.add_text(plan.layers[l].id);
+                group.layers.add_int64(pay);
+              }
+            }
           }
+          if (job.accident(i) && fund != 0) {
+            group.layers.add_text(job.setl_id(i));
+            group.layers.add_text("accident");
+            group.layers.add_int64(fund);
+          }
+          group.setl.add_text(job.setl_id(i));
+          group.setl.add_text("settle");
+          group.setl.add_text(psn);
+          group.setl.add_text(plan.id);
+          group.setl.add_int64(out->plan_version);
+          group.setl.add_int64(year);
+          group.setl.add_text(job.accident(i) ? "accident" : "medical");
+          if (job.accident(i)) {
+            group.setl.add_null();
+            group.setl.add_null();
+          } else {
+            group.setl.add_text(std::to_string(job.med_type(i)));
+            group.setl.add_text(job.fixmedins_code(i));
+          }
+          group.setl.add_text(date_to_string(job.begndate(i)));
+          if (job.accident(i)) {
+            group.setl.add_null();
+          } else {
+            group.setl.add_text(date_to_string(job.enddate(i)));
+          }
+          group.setl.add_text(request_hash(job.raw_line(i)));
+          group.setl.add_text(job.raw_line(i));
+          group.setl.add_text(result);
+          group.setl.add_int64(medfee);
+          group.setl.add_int64(inscp);
+          group.setl.add_int64(fund);
+          group.setl.add_int64(hosp);
+          group.setl.add_int64(job.accident(i) ? std::max(Fen{0}, medfee - fund)
+                                               : medfee - fund - hosp);
+          group.setl.add_text(group.now);
         }
-      }
-      if (job.accident(i) && fund != 0) {
-        layer_rows.add_text(job.setl_id(i));
-        layer_rows.add_text("accident");
-        layer_rows.add_int64(fund);
-      }
-      setl_rows.add_text(job.setl_id(i));
-      setl_rows.add_text("settle");
-      setl_rows.add_text(psn);
-      setl_rows.add_text(plan.id);
-      setl_rows.add_int64(out->plan_version);
-      setl_rows.add_int64(year);
-      setl_rows.add_text(job.accident(i) ? "accident" : "medical");
-      if (job.accident(i)) {
-        setl_rows.add_null();
-        setl_rows.add_null();
-      } else {
-        setl_rows.add_text(std::to_string(job.med_type(i)));
-        setl_rows.add_text(job.fixmedins_code(i));
-      }
-      setl_rows.add_text(date_to_string(job.begndate(i)));
-      if (job.accident(i)) {
-        setl_rows.add_null();
-      } else {
-        setl_rows.add_text(date_to_string(job.enddate(i)));
-      }
-      setl_rows.add_text(request_hash(job.raw_line(i)));
-      setl_rows.add_text(job.raw_line(i));
-      setl_rows.add_text(result);
-      setl_rows.add_int64(medfee);
-      setl_rows.add_int64(inscp);
-      setl_rows.add_int64(fund);
-      setl_rows.add_int64(hosp);
-      setl_rows.add_int64(job.accident(i) ? std::max(Fen{0}, medfee - fund) : medfee - fund - hosp);
-      setl_rows.add_text(now);
-    }
-    if (settled_here > 0) {
-      if (auto m = stored_meta.find(p); m != stored_meta.end()) {
-        updates.push_back({std::string(psn), encode_year_state(plan, final_state),
-                           m->second.settlements + settled_here, m->second.version});
-      } else {
-        state_rows.add_text(psn);
-        state_rows.add_text(plan.id);
-        state_rows.add_int64(year);
-        state_rows.add_text(encode_year_state(plan, final_state));
-        state_rows.add_int64(settled_here);
-        state_rows.add_int64(1);
-        state_rows.add_text(now);
-      }
-      out->stored += uint64_t(settled_here);
-    }
-    if (++persons_in_group >= o.persons_per_commit) failed = flush();
-  });
+        if (settled_here > 0) {
+          if (auto m = stored_meta.find(p); m != stored_meta.end()) {
+            group.updates.push_back({std::string(psn), encode_year_state(plan, final_state),
+                                     m->second.settlements + settled_here, m->second.version});
+          } else {
+            group.states.add_text(psn);
+            group.states.add_text(plan.id);
+            group.states.add_int64(year);
+            group.states.add_text(encode_year_state(plan, final_state));
+            group.states.add_int64(settled_here);
+            group.states.add_int64(1);
+            group.states.add_text(group.now);
+          }
+          out->stored += uint64_t(settled_here);
+        }
+        if (++persons_in_group >= o.persons_per_commit) failed = flush();
+      });
+  if (failed.ok()) failed = flush();
+  if (Status s = writers.finish(); failed.ok()) failed = s;
   if (!failed.ok()) return failed;
-  if (Status s = flush(); !s.ok()) return s;
+  out->commits = commits;
   out->persist_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
   return job.write(&out->batch);
 }

@@ -28,6 +28,10 @@ struct StoreSettleOptions {
   BatchOptions batch;  // claims_path, out_path, explain, threads, progress
   std::string actor = "batch";
   size_t persons_per_commit = 4096;
+  // PostgreSQL: groups are stored on this many connections at once, opened
+  // from url (the server's work is the bottleneck). SQLite: one writer.
+  std::string url;
+  int writers = 2;
 };
 
 struct StoreSettleSummary {

@@ -163,8 +163,9 @@ class Db {
   Status rollback();
   bool in_transaction() const { return in_tx_; }
 
-  // Inserts every row of rows with one INSERT per row (SQLite) or multi-row
-  // INSERTs of up to kInsertChunkRowsMax rows (PostgreSQL). Atomic: runs in
+  // Inserts every row of rows with one INSERT per row (SQLite) or, in
+  // PostgreSQL, COPY (64 rows or more, no suffix) or multi-row INSERTs of up
+  // to kInsertChunkRowsMax rows. Atomic: runs in
   // the caller's transaction, or in its own write transaction when none is
   // open. A multi-row ON CONFLICT DO UPDATE must not name one key twice.
   Status insert_rows(const InsertSpec& spec, const Rows& rows);

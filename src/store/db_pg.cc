@@ -230,6 +230,9 @@ class PgDb final : public Db {
   }
 
   Status do_insert_rows(const InsertSpec& spec, const Rows& rows) override {
+    // Plain inserts of many rows go through COPY: several times faster than
+    // multi-row INSERTs, and a bad row's error names its line.
+    if (spec.suffix.empty() && rows.rows() >= kCopyRowsMin) return copy_rows(spec, rows);
     const size_t columns = size_t(rows.columns());
     const size_t chunk_max = std::min(kInsertChunkRowsMax, size_t(kPgParamsMax) / columns);
     const std::string* full_name = nullptr;
@@ -263,6 +266,83 @@ class PgDb final : public Db {
   }
 
  private:
+  static constexpr size_t kCopyRowsMin = 64;
+  static constexpr size_t kCopyChunkBytes = 1 << 20;
+
+  // COPY table (columns) FROM STDIN in text format: tab-separated, \N for
+  // NULL, backslash escapes for the characters text format reserves.
+  Status copy_rows(const InsertSpec& spec, const Rows& rows) {
+    std::string sql = "COPY " + std::string(spec.table) + " (";
+    for (size_t c = 0; c < spec.columns.size(); ++c) {
+      if (c > 0) sql += ", ";
+      sql += spec.columns[c];
+    }
+    sql += ") FROM STDIN";
+    PGresult* res = PQexec(conn_, sql.c_str());
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+      Status s = pg_status(conn_, res, sql);
+      PQclear(res);
+      return s;
+    }
+    PQclear(res);
+    copy_.clear();
+    bool sent = true;
+    char num[24];
+    for (size_t r = 0; r < rows.rows() && sent; ++r) {
+      for (int c = 0; c < rows.columns(); ++c) {
+        if (c > 0) copy_ += '\t';
+        const Rows::Value& v = rows.at(r, c);
+        switch (v.kind) {
+          case Rows::Kind::kNull:
+            copy_ += "\\N";
+            break;
+          case Rows::Kind::kInt64: {
+            auto end = std::to_chars(num, num + sizeof num, v.i).ptr;
+            copy_.append(num, size_t(end - num));
+            break;
+          }
+          case Rows::Kind::kText:
+            for (char ch : rows.text(v)) {
+              switch (ch) {
+                case '\\':
+                  copy_ += "\\\\";
+                  break;
+                case '\t':
+                  copy_ += "\\t";
+                  break;
+                case '\n':
+                  copy_ += "\\n";
+                  break;
+                case '\r':
+                  copy_ += "\\r";
+                  break;
+                default:
+                  copy_ += ch;
+              }
+            }
+            break;
+        }
+      }
+      copy_ += '\n';
+      if (copy_.size() >= kCopyChunkBytes || r + 1 == rows.rows()) {
+        sent = PQputCopyData(conn_, copy_.data(), int(copy_.size())) == 1;
+        copy_.clear();
+      }
+    }
+    if (PQputCopyEnd(conn_, sent ? nullptr : "huibao: sending rows failed") != 1 || !sent)
+      return Status(Code::kStoreError,
+                    "copy into " + std::string(spec.table) + ": " + PQerrorMessage(conn_));
+    Status s;
+    while ((res = PQgetResult(conn_)) != nullptr) {
+      if (s.ok() && !result_ok(res)) {
+        Status e = pg_status(conn_, res, "");
+        s = Status(e.code(), "copy into " + std::string(spec.table) + ": " + e.message());
+      }
+      PQclear(res);
+    }
+    return s;
+  }
+
   // The name of the prepared `chunk`-row INSERT for spec, preparing it once.
   Result<const std::string*> full_chunk_statement(const InsertSpec& spec, size_t chunk) {
     std::string sql = insert_sql(spec, chunk, true);
@@ -310,6 +390,7 @@ class PgDb final : public Db {
   int64_t statements_made_ = 0;
   std::unordered_map<std::string, std::string> insert_statements_;  // SQL -> statement name
   std::vector<const char*> values_;
+  std::string copy_;  // COPY data being sent
   std::vector<char> ints_;
 };
 
