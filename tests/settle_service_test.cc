@@ -21,6 +21,7 @@
 #include "core/category.h"
 #include "gen/generator.h"
 #include "service/reverse_service.h"
+#include "service/roll_load.h"
 #include "service/settle_service.h"
 #include "store/migrate.h"
 #include "store_fixture.h"
@@ -515,6 +516,51 @@ TEST_P(SettleServiceTest, AReversalResettlesThePersonsOtherClaims) {
             0)
       << "a refused reversal writes nothing";
 }
+
+// A category the roll ended and began again is two spans; the stored roll
+// loads both, and only the days they cover count.
+class RollLoadTest : public store::EngineTest {};
+
+TEST_P(RollLoadTest, CategorySpansEndAndBeginAgain) {
+  std::unique_ptr<Db> db = open();
+  ASSERT_NE(db, nullptr);
+  const std::string plan_file =
+      std::string(HUIBAO_SOURCE_DIR) + "/plans/shandong-2024-huiminbao.toml";
+  Result<Plan> plan = load_plan(plan_file);
+  ASSERT_TRUE(plan.ok());
+  const char* kPsn = "370102198001011237";
+  ASSERT_TRUE(db->exec("INSERT INTO persons (psn_no, psn_name, gend, brdy, admdvs, insutype, "
+                       "preexisting, status, seq, updated_at) VALUES ('370102198001011237', "
+                       "'张三', '1', '1980-01-01', '370102', '390', 0, 'active', 1, 'now');"
+                       "INSERT INTO person_categories (psn_no, category, from_date, to_date, "
+                       "recorded_at) VALUES "
+                       "('370102198001011237', 'dibao', '2023-05-01', '2024-03-31', 'now'),"
+                       "('370102198001011237', 'dibao', '2024-07-01', NULL, 'now'),"
+                       "('370102198001011237', 'orphan', '2022-01-01', '2023-12-31', 'now'),"
+                       "('370102198001011237', 'tekun', '2025-01-01', NULL, 'now')")
+                  .ok());
+  Roll roll;
+  ASSERT_TRUE(load_roll(*db, *plan, &roll, kPsn).ok());
+  ASSERT_EQ(roll.size(), 1u);
+  const Person& p = roll.person(0);
+  EXPECT_EQ(p.category_count, 2) << "the spans outside 2024 are not loaded";
+  auto on = [&](const char* d) {
+    Date day;
+    EXPECT_TRUE(parse_date(d, &day));
+    return p.categories_on(day);
+  };
+  const CategoryMask dibao = CategoryMask(1) << category_index("dibao");
+  EXPECT_EQ(on("2024-02-01"), dibao);
+  EXPECT_EQ(on("2024-03-31"), dibao);
+  EXPECT_EQ(on("2024-04-01"), 0u);
+  EXPECT_EQ(on("2024-06-30"), 0u);
+  EXPECT_EQ(on("2024-07-01"), dibao);
+  EXPECT_EQ(on("2024-12-31"), dibao);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, RollLoadTest,
+                         ::testing::Values(Engine::kSqlite, Engine::kPostgres),
+                         [](const auto& i) { return store::engine_name(i.param); });
 
 INSTANTIATE_TEST_SUITE_P(Engines, SettleServiceTest,
                          ::testing::Values(Engine::kSqlite, Engine::kPostgres),

@@ -21,6 +21,9 @@ inline constexpr size_t kBucketsMax = 8;  // item buckets such as special drugs
 // Person categories on one roll row: each of the nine national categories
 // (core/category.h) at most once.
 inline constexpr size_t kCategoriesPerPersonMax = 9;
+// Spans of categories in force during one plan year, as the stored roll
+// keeps them (a category ended and begun again is two spans).
+inline constexpr size_t kCategorySpansPerPersonMax = 16;
 
 // Claim records.
 inline constexpr size_t kClaimLineBytesMax = 1 << 20;  // one JSONL record

@@ -32,7 +32,7 @@ struct Person {
   int insutype = 0;
   bool preexisting = false;
   uint8_t category_count = 0;
-  std::array<PersonCategory, limits::kCategoriesPerPersonMax> categories{};
+  std::array<PersonCategory, limits::kCategorySpansPerPersonMax> categories{};
   uint32_t enrollment_first = 0;  // this person's rows in Roll::enrollments
   uint32_t enrollment_count = 0;
 

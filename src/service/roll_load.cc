@@ -37,11 +37,12 @@ Status load_roll(Db& db, const Plan& plan, Roll* out, std::string_view only_psn)
   {
     Result<Stmt*> st = db.prepare(
         "SELECT psn_no, category, from_date, to_date FROM person_categories "
-        "WHERE (to_date IS NULL OR to_date >= ?)" +
+        "WHERE (to_date IS NULL OR to_date >= ?) AND from_date <= ?" +
         who + " ORDER BY psn_no, category, from_date");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, date_to_string(plan.period_begin));
-    if (!only_psn.empty()) (*st)->bind_text(2, only_psn);
+    (*st)->bind_text(2, date_to_string(plan.period_end));
+    if (!only_psn.empty()) (*st)->bind_text(3, only_psn);
     for (;;) {
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
@@ -57,8 +58,10 @@ Status load_roll(Db& db, const Plan& plan, Roll* out, std::string_view only_psn)
       if (!(*st)->column_is_null(3) && !parse_date((*st)->column_text(3), &c.until))
         return bad_row("person_categories", psn, "bad to_date");
       auto& v = cats[std::string(psn)];
-      if (v.size() == limits::kCategoriesPerPersonMax)
-        return bad_row("person_categories", psn, "more categories than the vocabulary holds");
+      if (v.size() == limits::kCategorySpansPerPersonMax)
+        return bad_row("person_categories", psn,
+                       "more than " + std::to_string(limits::kCategorySpansPerPersonMax) +
+                           " category spans in force during the plan year");
       v.push_back(c);
     }
   }
