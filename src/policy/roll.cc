@@ -168,6 +168,46 @@ bool parse_categories(std::string_view text, Person* p, std::string* error) {
   return true;
 }
 
+bool parse_roll_row(const std::vector<std::string_view>& f, Person* p, std::string* error) {
+  auto fail = [&](std::string msg) {
+    *error = std::move(msg);
+    return false;
+  };
+  if (f.size() != 8) return fail("expected 8 fields, found " + std::to_string(f.size()));
+  if (!resident_id_checksum_ok(f[0]))
+    return fail("psn_no '" + std::string(f[0]) +
+                "' is not a valid resident id (GB 11643 check character)");
+  Date born;
+  if (!resident_id_birth_date(f[0], &born))
+    return fail("psn_no '" + std::string(f[0]) + "' does not hold a real birth date");
+  std::copy(f[0].begin(), f[0].end(), p->psn_no.begin());
+  if (f[1].size() > limits::kFieldBytesMax)
+    return fail("psn_name is longer than " + std::to_string(limits::kFieldBytesMax) + " bytes");
+  p->name = std::string(f[1]);
+  if (f[2] != "1" && f[2] != "2" && f[2] != "9" && f[2] != "M" && f[2] != "F")
+    return fail("gend must be 1 (male), 2 (female), 9 (unknown), M or F");
+  p->gend = std::string(f[2]);
+  if (f[3].empty()) {
+    p->brdy = born;
+  } else if (!parse_date(f[3], &p->brdy) || p->brdy != born) {
+    return fail("brdy must be YYYY-MM-DD and equal the birth date in psn_no (" +
+                date_to_string(born) + ")");
+  }
+  if (!is_shandong_admdvs(f[4]))
+    return fail("admdvs '" + std::string(f[4]) +
+                "' must be a Shandong division code 3701xx..3717xx");
+  int64_t v;
+  parse_int(f[4], &v);
+  p->admdvs = int32_t(v);
+  if (f[5] != "310" && f[5] != "390")
+    return fail("insutype must be 310 (employee) or 390 (resident)");
+  p->insutype = f[5] == "310" ? 310 : 390;
+  if (!parse_categories(f[6], p, error)) return false;
+  if (f[7] != "0" && f[7] != "1") return fail("preexisting must be 0 or 1");
+  p->preexisting = f[7] == "1";
+  return true;
+}
+
 Status Roll::load_persons_csv(std::string_view text, const std::string& source) {
   CsvReader csv(text);
   std::vector<std::string_view> f;
@@ -196,61 +236,12 @@ Status Roll::load_persons_csv(std::string_view text, const std::string& source) 
       }
       continue;
     }
-    if (f.size() != 8) {
-      bad("expected 8 fields, found " + std::to_string(f.size()));
-      continue;
-    }
     Person p;
-    if (!resident_id_checksum_ok(f[0])) {
-      bad("psn_no '" + std::string(f[0]) +
-          "' is not a valid resident id (GB 11643 check character)");
+    std::string row_error;
+    if (!parse_roll_row(f, &p, &row_error)) {
+      bad(row_error);
       continue;
     }
-    Date born;
-    if (!resident_id_birth_date(f[0], &born)) {
-      bad("psn_no '" + std::string(f[0]) + "' does not hold a real birth date");
-      continue;
-    }
-    std::copy(f[0].begin(), f[0].end(), p.psn_no.begin());
-    if (f[1].size() > limits::kFieldBytesMax) {
-      bad("psn_name is longer than " + std::to_string(limits::kFieldBytesMax) + " bytes");
-      continue;
-    }
-    p.name = std::string(f[1]);
-    if (f[2] != "1" && f[2] != "2" && f[2] != "9" && f[2] != "M" && f[2] != "F") {
-      bad("gend must be 1 (male), 2 (female), 9 (unknown), M or F");
-      continue;
-    }
-    p.gend = std::string(f[2]);
-    if (f[3].empty()) {
-      p.brdy = born;
-    } else if (!parse_date(f[3], &p.brdy) || p.brdy != born) {
-      bad("brdy must be YYYY-MM-DD and equal the birth date in psn_no (" + date_to_string(born) +
-          ")");
-      continue;
-    }
-    if (!is_shandong_admdvs(f[4])) {
-      bad("admdvs '" + std::string(f[4]) + "' must be a Shandong division code 3701xx..3717xx");
-      continue;
-    }
-    int64_t v;
-    parse_int(f[4], &v);
-    p.admdvs = int32_t(v);
-    if (f[5] != "310" && f[5] != "390") {
-      bad("insutype must be 310 (employee) or 390 (resident)");
-      continue;
-    }
-    p.insutype = f[5] == "310" ? 310 : 390;
-    std::string cerr;
-    if (!parse_categories(f[6], &p, &cerr)) {
-      bad(cerr);
-      continue;
-    }
-    if (f[7] != "0" && f[7] != "1") {
-      bad("preexisting must be 0 or 1");
-      continue;
-    }
-    p.preexisting = f[7] == "1";
     if (!fresh.add(std::move(p))) bad("psn_no '" + std::string(f[0]) + "' appears twice");
   }
   if (header && nerr == 0) add_error(&errors, &nerr, source, 1, "the file is empty (no header)");

@@ -98,6 +98,10 @@ struct Coverage {
 };
 Coverage coverage_on(const Plan& plan, const Roll& roll, const Person& person, int product, Date d);
 
+// Checks one persons.csv row (DOMAIN.md §6) into p: the rules every roll
+// reader shares, in column order; the first problem goes to *error.
+bool parse_roll_row(const std::vector<std::string_view>& fields, Person* p, std::string* error);
+
 // Parses "poverty;instant_aid@2020-05-01" into categories; error names the bad part.
 bool parse_categories(std::string_view text, Person* p, std::string* error);
 

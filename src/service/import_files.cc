@@ -163,60 +163,18 @@ std::string bad_id(std::string_view field, std::string_view value) {
 
 bool parse_person_row(const std::vector<std::string_view>& f, PersonRow* p, std::string* error,
                       bool* key_known) {
-  *key_known = false;
-  if (f.size() != 8) {
-    *error = "expected 8 fields, found " + std::to_string(f.size());
-    return false;
-  }
-  if (!resident_id_checksum_ok(f[0])) {
-    *error = bad_id("psn_no", f[0]);
-    return false;
-  }
-  *key_known = true;
-  Date born;
-  if (!resident_id_birth_date(f[0], &born)) {
-    *error = "psn_no '" + std::string(f[0]) + "' does not hold a real birth date";
-    return false;
-  }
-  p->psn_no = f[0];
-  if (f[1].size() > limits::kFieldBytesMax) {
-    *error = "psn_name is longer than " + std::to_string(limits::kFieldBytesMax) + " bytes";
-    return false;
-  }
+  *key_known = f.size() == 8 && resident_id_checksum_ok(f[0]);
+  if (!parse_roll_row(f, &p->categories, error)) return false;
   if (!is_storable_text(f[1])) {
     *error = "psn_name must be UTF-8 text without NUL bytes";
     return false;
   }
+  p->psn_no = f[0];
   p->psn_name = f[1];
-  if (f[2] != "1" && f[2] != "2" && f[2] != "9" && f[2] != "M" && f[2] != "F") {
-    *error = "gend must be 1 (male), 2 (female), 9 (unknown), M or F";
-    return false;
-  }
   p->gend = f[2];
-  if (!f[3].empty()) {
-    Date given;
-    if (!parse_date(f[3], &given) || given != born) {
-      *error = "brdy must be YYYY-MM-DD and equal the birth date in psn_no (" +
-               date_to_string(born) + ")";
-      return false;
-    }
-  }
-  format_date(born, p->brdy);
-  if (!is_shandong_admdvs(f[4])) {
-    *error = "admdvs '" + std::string(f[4]) + "' must be a Shandong division code 3701xx..3717xx";
-    return false;
-  }
+  format_date(p->categories.brdy, p->brdy);
   p->admdvs = f[4];
-  if (f[5] != "310" && f[5] != "390") {
-    *error = "insutype must be 310 (employee) or 390 (resident)";
-    return false;
-  }
   p->insutype = f[5];
-  if (!parse_categories(f[6], &p->categories, error)) return false;
-  if (f[7] != "0" && f[7] != "1") {
-    *error = "preexisting must be 0 or 1";
-    return false;
-  }
   p->preexisting = f[7] == "1";
   return true;
 }

@@ -70,7 +70,7 @@ struct PersonRow {
   std::string_view psn_no, psn_name, gend, admdvs, insutype;
   char brdy[10];  // YYYY-MM-DD, from psn_no (a given brdy must equal it)
   bool preexisting = false;
-  Person categories;  // only category_count and categories are used
+  Person categories;  // the row as the roll reads it; categories used from it
 };
 
 inline constexpr std::string_view kPersonsHeader =
