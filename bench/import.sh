@@ -13,9 +13,9 @@ persons=${2:-1000000}
 plan=${3:-plans/shandong-2024-huiminbao.toml}
 huibao="$(cd "$(dirname "$build/src/cli/huibao")" && pwd)/huibao"
 dir=$(mktemp -d /tmp/huibao-import.XXXXXX)
-pg_pid=""
+source "$(dirname "$0")/pg_server.sh"
 cleanup() {
-  if [ -n "$pg_pid" ]; then kill "$pg_pid" 2>/dev/null || true; wait "$pg_pid" 2>/dev/null || true; fi
+  stop_pg
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -46,29 +46,7 @@ ls -l "$dir/roll.db" | awk '{printf "    database file %.0f MiB\n", $5 / 1048576
 run "sqlite re-import, unchanged" "$db"
 run "sqlite dry run" "$db" --dry-run
 
-if [ "${HUIBAO_BENCH_PG:-0}" = 1 ]; then
-  bin=${HUIBAO_PG_BIN:-/usr/lib/postgresql/15/bin}
-  if [ ! -x "$bin/initdb" ]; then
-    echo "postgresql: no server binaries in $bin, skipped"
-    exit 0
-  fi
-  pgdir="$dir/pg"
-  mkdir -p "$pgdir"
-  as=()
-  if [ "$(id -u)" -eq 0 ]; then
-    chown postgres "$pgdir" "$dir"
-    as=(runuser -u postgres --)
-  fi
-  "${as[@]}" "$bin/initdb" -D "$pgdir/data" -U postgres -A trust >/dev/null
-  port=$((20000 + RANDOM % 20000))
-  "${as[@]}" "$bin/postgres" -D "$pgdir/data" -k "$pgdir" -p "$port" -h 127.0.0.1 \
-    -c fsync=on -c synchronous_commit=on >"$pgdir/log" 2>&1 &
-  pg_pid=$!
-  for _ in $(seq 50); do
-    "$bin/pg_isready" -h 127.0.0.1 -p "$port" -q && break
-    sleep 0.2
-  done
-  url="postgresql://postgres@127.0.0.1:$port/postgres"
-  run "postgresql first import" "$url"
-  run "postgresql re-import" "$url"
+if [ "${HUIBAO_BENCH_PG:-0}" = 1 ] && start_pg "$dir/pg"; then
+  run "postgresql first import" "$pg_url"
+  run "postgresql re-import" "$pg_url"
 fi
