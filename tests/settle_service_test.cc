@@ -98,7 +98,7 @@ class SettleServiceTest : public store::EngineTest {
     store::EngineTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     const std::string plan_file =
-        std::string(HUIBAO_SOURCE_DIR) + "/plans/shandong-2024-huiminbao.toml";
+        std::string(HUIBAO_SOURCE_DIR) + "/plans/" + plan_name() + ".toml";
     plan_text_ = slurp(plan_file);
     Result<Plan> plan = load_plan(plan_file);
     ASSERT_TRUE(plan.ok()) << plan.status().to_string();
@@ -121,6 +121,8 @@ class SettleServiceTest : public store::EngineTest {
     ASSERT_TRUE(register_plan_version(*db_, plan_, plan_text_, "test").ok());
     store_roll(*db_, roll_, plan_);
   }
+
+  virtual std::string plan_name() const { return "shandong-2024-huiminbao"; }
 
   // The file-to-file batch on the same roll.
   std::string settle_file(const fs::path& claims, bool explain) {
@@ -516,6 +518,41 @@ TEST_P(SettleServiceTest, AReversalResettlesThePersonsOtherClaims) {
             0)
       << "a refused reversal writes nothing";
 }
+
+// Plan A, with accident cases: stored results equal the file batch, and
+// every settled accident is an accident case naming its settlement.
+class SettleServicePlanATest : public SettleServiceTest {
+ protected:
+  std::string plan_name() const override { return "shandong-2020-fupin"; }
+};
+
+TEST_P(SettleServicePlanATest, StoresAccidentCases) {
+  const fs::path claims = dir_ / "gen" / "claims.jsonl";
+  std::string got;
+  StoreSettleSummary s = settle_db(claims, false, &got);
+  EXPECT_EQ(got, settle_file(claims, false));
+  ASSERT_GT(s.batch.settled_accident, 20u);
+  EXPECT_EQ(uint64_t(query_int(*db_, "SELECT count(*) FROM accident_cases")),
+            s.batch.settled_accident);
+  EXPECT_EQ(query_int(*db_,
+                      "SELECT count(*) FROM accident_cases c JOIN settlements s ON "
+                      "s.setl_id = c.setl_id WHERE s.claim_kind = 'accident' AND "
+                      "s.admission_date = c.accident_date AND s.psn_no = c.psn_no"),
+            int64_t(s.batch.settled_accident));
+  EXPECT_EQ(query_int(*db_,
+                      "SELECT sum(fund_pay_sumamt) FROM settlements WHERE claim_kind = "
+                      "'accident'"),
+            int64_t(s.batch.accident_total));
+  EXPECT_EQ(query_int(*db_,
+                      "SELECT count(*) FROM accident_cases WHERE (outcome = "
+                      "'disability') <> (disability_grade IS NOT NULL)"),
+            0);
+  expect_states_replay();
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, SettleServicePlanATest,
+                         ::testing::Values(Engine::kSqlite, Engine::kPostgres),
+                         [](const auto& i) { return store::engine_name(i.param); });
 
 // A category the roll ended and began again is two spans; the stored roll
 // loads both, and only the days they cover count.

@@ -101,7 +101,7 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
   BigVector<char> buf(kBlockBytes + ClaimParser::kPadding);
   std::vector<RecordSet> sets(static_cast<size_t>(threads));  // one per worker, reused
   for (RecordSet& set : sets) set.keep_raw = all->keep_raw;
-  size_t have = 0;                                            // bytes in buf
+  size_t have = 0;  // bytes in buf
   bool eof = false;
   bool skipping = false;  // inside an over-long line
   uint64_t done_bytes = 0;
@@ -256,7 +256,6 @@ void mark_duplicates(int threads, RecordSet* rs) {
     }
   }
 }
-
 
 // What each record paid per layer, in 32 bits like the claim amounts it is
 // paid from, with the rare wider ones kept aside.
@@ -671,6 +670,19 @@ Date BatchJob::begndate(uint32_t i) const {
 }
 Date BatchJob::enddate(uint32_t i) const {
   return impl_->rs.records[i].enddate;
+}
+AccidentOutcome BatchJob::outcome(uint32_t i) const {
+  return AccidentOutcome(impl_->rs.records[i].outcome);
+}
+int BatchJob::disability_grade(uint32_t i) const {
+  const Record& r = impl_->rs.records[i];
+  return r.outcome == uint8_t(AccidentOutcome::kDisability) ? r.disability_grade : 0;
+}
+std::string_view BatchJob::cause(uint32_t i) const {
+  return impl_->rs.cause(impl_->rs.records[i]);
+}
+Fen BatchJob::disaster_paid(uint32_t i) const {
+  return impl_->rs.amounts(i)[1];
 }
 int BatchJob::med_type(uint32_t i) const {
   return impl_->rs.records[i].med_type;

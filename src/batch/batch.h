@@ -86,6 +86,12 @@ class BatchJob {
   Fen inscp_scp_amt(uint32_t i) const;  // accident: [0] medical, [1] disaster
   Date begndate(uint32_t i) const;
   int med_type(uint32_t i) const;
+  // An accident record's case: outcome, disability grade (0 unless a
+  // disability), cause, and the disaster insurance's payment.
+  AccidentOutcome outcome(uint32_t i) const;
+  int disability_grade(uint32_t i) const;
+  std::string_view cause(uint32_t i) const;
+  Fen disaster_paid(uint32_t i) const;
   std::string_view fixmedins_code(uint32_t i) const;  // medical, with keep_raw
   Date enddate(uint32_t i) const;
 

@@ -457,8 +457,17 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     Rows layers{int(std::size(kLayerCols))};
     Rows states{int(std::size(kStateCols))};
     std::vector<Update> updates;
+    // Accident cases settled in the group (their ids are given when stored).
+    struct Case {
+      std::string psn, date, cause, outcome, setl_id;
+      int grade;
+      Fen medical, disaster;
+    };
+    std::vector<Case> cases;
     std::string now;
-    bool empty() const { return setl.rows() == 0 && states.rows() == 0 && updates.empty(); }
+    bool empty() const {
+      return setl.rows() == 0 && states.rows() == 0 && updates.empty() && cases.empty();
+    }
   };
   Group group;
   group.now = store::utc_timestamp_now();
@@ -476,6 +485,43 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     if (Status s = to.insert_rows({"settlements", kSetlCols, ""}, g.setl); !s.ok()) return s;
     if (Status s = to.insert_rows({"settlement_layers", kLayerCols, ""}, g.layers); !s.ok())
       return s;
+    if (!g.cases.empty()) {
+      static constexpr std::string_view kCaseCols[] = {"id",
+                                                       "psn_no",
+                                                       "accident_date",
+                                                       "cause",
+                                                       "outcome",
+                                                       "disability_grade",
+                                                       "medical_amount_fen",
+                                                       "disaster_paid_fen",
+                                                       "reported_by",
+                                                       "reported_at",
+                                                       "status",
+                                                       "setl_id"};
+      Result<int64_t> first = store::allocate_ids(to, "accident_cases", int64_t(g.cases.size()));
+      if (!first.ok()) return first.status();
+      Rows rows(int(std::size(kCaseCols)));
+      int64_t id = *first;
+      for (const auto& c : g.cases) {
+        rows.add_int64(id++);
+        rows.add_text(c.psn);
+        rows.add_text(c.date);
+        rows.add_text(c.cause);
+        rows.add_text(c.outcome);
+        if (c.grade > 0) {
+          rows.add_int64(c.grade);
+        } else {
+          rows.add_null();
+        }
+        rows.add_int64(c.medical);
+        rows.add_int64(c.disaster);
+        rows.add_text(o.actor);
+        rows.add_text(g.now);
+        rows.add_text("settled");
+        rows.add_text(c.setl_id);
+      }
+      if (Status s = to.insert_rows({"accident_cases", kCaseCols, ""}, rows); !s.ok()) return s;
+    }
     auto raced = [&](std::string_view who) {
       return Status(Code::kStoreBusy,
                     std::string(who) +
@@ -521,84 +567,91 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     return s;
   };
 
-  job.for_each_person(
-      [&](uint32_t p, const uint32_t* records, size_t count, const YearState& final_state) {
-        if (!failed.ok()) return;
-        const std::string_view psn = roll.person(p).id();
-        int64_t settled_here = 0;
-        for (size_t k = 0; k < count; ++k) {
-          const uint32_t i = records[k];
-          if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
-          ++settled_here;
-          const std::string result = job.result_line(i);
-          const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
-          Fen fund = 0, hosp = 0;
-          if (job.accident(i)) {
-            fund = job.pay(i, 0);
-          } else {
-            for (size_t l = 0; l < nl; ++l) {
-              const Fen pay = job.pay(i, l);
-              (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay;
-              if (pay != 0) {
-                group.layers.add_text(job.setl_id(i));
-                group.layers.add_text(plan.layers[l].id);
-                group.layers.add_int64(pay);
-              }
-            }
-          }
-          if (job.accident(i) && fund != 0) {
+  job.for_each_person([&](uint32_t p, const uint32_t* records, size_t count,
+                          const YearState& final_state) {
+    if (!failed.ok()) return;
+    const std::string_view psn = roll.person(p).id();
+    int64_t settled_here = 0;
+    for (size_t k = 0; k < count; ++k) {
+      const uint32_t i = records[k];
+      if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
+      ++settled_here;
+      const std::string result = job.result_line(i);
+      const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
+      Fen fund = 0, hosp = 0;
+      if (job.accident(i)) {
+        fund = job.pay(i, 0);
+      } else {
+        for (size_t l = 0; l < nl; ++l) {
+          const Fen pay = job.pay(i, l);
+          (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay;
+          if (pay != 0) {
             group.layers.add_text(job.setl_id(i));
-            group.layers.add_text("accident");
-            group.layers.add_int64(fund);
+            group.layers.add_text(plan.layers[l].id);
+            group.layers.add_int64(pay);
           }
-          group.setl.add_text(job.setl_id(i));
-          group.setl.add_text("settle");
-          group.setl.add_text(psn);
-          group.setl.add_text(plan.id);
-          group.setl.add_int64(out->plan_version);
-          group.setl.add_int64(year);
-          group.setl.add_text(job.accident(i) ? "accident" : "medical");
-          if (job.accident(i)) {
-            group.setl.add_null();
-            group.setl.add_null();
-          } else {
-            group.setl.add_text(std::to_string(job.med_type(i)));
-            group.setl.add_text(job.fixmedins_code(i));
-          }
-          group.setl.add_text(date_to_string(job.begndate(i)));
-          if (job.accident(i)) {
-            group.setl.add_null();
-          } else {
-            group.setl.add_text(date_to_string(job.enddate(i)));
-          }
-          group.setl.add_text(request_hash(job.raw_line(i)));
-          group.setl.add_text(job.raw_line(i));
-          group.setl.add_text(result);
-          group.setl.add_int64(medfee);
-          group.setl.add_int64(inscp);
-          group.setl.add_int64(fund);
-          group.setl.add_int64(hosp);
-          group.setl.add_int64(job.accident(i) ? std::max(Fen{0}, medfee - fund)
-                                               : medfee - fund - hosp);
-          group.setl.add_text(group.now);
         }
-        if (settled_here > 0) {
-          if (auto m = stored_meta.find(p); m != stored_meta.end()) {
-            group.updates.push_back({std::string(psn), encode_year_state(plan, final_state),
-                                     m->second.settlements + settled_here, m->second.version});
-          } else {
-            group.states.add_text(psn);
-            group.states.add_text(plan.id);
-            group.states.add_int64(year);
-            group.states.add_text(encode_year_state(plan, final_state));
-            group.states.add_int64(settled_here);
-            group.states.add_int64(1);
-            group.states.add_text(group.now);
-          }
-          out->stored += uint64_t(settled_here);
-        }
-        if (++persons_in_group >= o.persons_per_commit) failed = flush();
-      });
+      }
+      if (job.accident(i)) {
+        static constexpr const char* kOutcome[] = {"death", "disability", "medical"};
+        group.cases.push_back(
+            {std::string(psn), date_to_string(job.begndate(i)), std::string(job.cause(i)),
+             kOutcome[int(job.outcome(i))], std::string(job.setl_id(i)), job.disability_grade(i),
+             job.outcome(i) == AccidentOutcome::kMedical ? medfee : 0, job.disaster_paid(i)});
+      }
+      if (job.accident(i) && fund != 0) {
+        group.layers.add_text(job.setl_id(i));
+        group.layers.add_text("accident");
+        group.layers.add_int64(fund);
+      }
+      group.setl.add_text(job.setl_id(i));
+      group.setl.add_text("settle");
+      group.setl.add_text(psn);
+      group.setl.add_text(plan.id);
+      group.setl.add_int64(out->plan_version);
+      group.setl.add_int64(year);
+      group.setl.add_text(job.accident(i) ? "accident" : "medical");
+      if (job.accident(i)) {
+        group.setl.add_null();
+        group.setl.add_null();
+      } else {
+        group.setl.add_text(std::to_string(job.med_type(i)));
+        group.setl.add_text(job.fixmedins_code(i));
+      }
+      group.setl.add_text(date_to_string(job.begndate(i)));
+      if (job.accident(i)) {
+        group.setl.add_null();
+      } else {
+        group.setl.add_text(date_to_string(job.enddate(i)));
+      }
+      group.setl.add_text(request_hash(job.raw_line(i)));
+      group.setl.add_text(job.raw_line(i));
+      group.setl.add_text(result);
+      group.setl.add_int64(medfee);
+      group.setl.add_int64(inscp);
+      group.setl.add_int64(fund);
+      group.setl.add_int64(hosp);
+      group.setl.add_int64(job.accident(i) ? std::max(Fen{0}, medfee - fund)
+                                           : medfee - fund - hosp);
+      group.setl.add_text(group.now);
+    }
+    if (settled_here > 0) {
+      if (auto m = stored_meta.find(p); m != stored_meta.end()) {
+        group.updates.push_back({std::string(psn), encode_year_state(plan, final_state),
+                                 m->second.settlements + settled_here, m->second.version});
+      } else {
+        group.states.add_text(psn);
+        group.states.add_text(plan.id);
+        group.states.add_int64(year);
+        group.states.add_text(encode_year_state(plan, final_state));
+        group.states.add_int64(settled_here);
+        group.states.add_int64(1);
+        group.states.add_text(group.now);
+      }
+      out->stored += uint64_t(settled_here);
+    }
+    if (++persons_in_group >= o.persons_per_commit) failed = flush();
+  });
   if (failed.ok()) failed = flush();
   if (Status s = writers.finish(); failed.ok()) failed = s;
   if (!failed.ok()) return failed;
