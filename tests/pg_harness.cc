@@ -61,6 +61,9 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log_path,
   if (drop) {
     if (fchown(log_fd, uid, gid) != 0) _exit(126);
     if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+    // Changing credentials clears the parent-death signal: set it again.
+    prctl(PR_SET_PDEATHSIG, SIGINT);
+    if (getppid() != parent) _exit(126);
   }
   if (chdir(cwd.c_str()) != 0) _exit(126);
   dup2(null_fd, 0);
