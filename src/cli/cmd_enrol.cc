@@ -1,6 +1,6 @@
 #include "cli/cmd_enrol.h"
 
-#include <sys/stat.h>
+#include "cli/cli_common.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,8 +17,6 @@
 namespace huibao::cli {
 namespace {
 
-constexpr const char* kDbHelp =
-    "database: sqlite:PATH or postgresql://... (default: $HUIBAO_DB, else sqlite:data/huibao.db)";
 constexpr const char* kExitCodes =
     "Exit codes: 0 done, 2 invalid input or enrolment refused (nothing written), 3 I/O error, "
     "4 store error.";
@@ -27,48 +25,10 @@ constexpr const char* kExitCodes =
   throw CLI::RuntimeError(code);
 }
 
-[[noreturn]] void fail(const Status& s) {
-  std::fprintf(stderr, "huibao: %s\n", s.to_string().c_str());
-  switch (s.code()) {
-    case Code::kIoError:
-      exit_with(3);
-    case Code::kStoreError:
-    case Code::kStoreConstraint:
-    case Code::kStoreBusy:
-    case Code::kStoreSchema:
-      exit_with(4);
-    default:
-      exit_with(2);
-  }
-}
-
 [[noreturn]] void refused(Refusal r, const std::string& message) {
   std::fprintf(stderr, "huibao: refused (%s): %s\n", std::string(refusal_name(r)).c_str(),
                message.c_str());
   exit_with(2);
-}
-
-// The same rule as `huibao roll import`: --db, else $HUIBAO_DB, else
-// sqlite:data/huibao.db (its data/ directory created when missing).
-std::unique_ptr<store::Db> open(const std::string& given) {
-  std::string url = given;
-  if (url.empty()) {
-    if (const char* env = std::getenv("HUIBAO_DB"); env != nullptr && *env != '\0') {
-      url = env;
-    } else {
-      ::mkdir("data", 0755);
-      url = "sqlite:data/huibao.db";
-    }
-  }
-  Result<std::unique_ptr<store::Db>> db = store::open_db(url);
-  if (!db.ok()) fail(db.status());
-  return std::move(*db);
-}
-
-std::string default_actor() {
-  if (const char* a = std::getenv("HUIBAO_ACTOR"); a != nullptr && *a != '\0') return a;
-  if (const char* u = std::getenv("USER"); u != nullptr && *u != '\0') return u;
-  return "cli";
 }
 
 struct LoadedPlan {

@@ -1,6 +1,6 @@
 #include "cli/cmd_store.h"
 
-#include <sys/stat.h>
+#include "cli/cli_common.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,31 +14,8 @@
 namespace huibao::cli {
 namespace {
 
-constexpr const char* kDefaultDb = "sqlite:data/huibao.db";
-constexpr const char* kDbHelp =
-    "database: sqlite:PATH or postgresql://... (default: $HUIBAO_DB, else sqlite:data/huibao.db)";
 constexpr const char* kExitCodes =
     "Exit codes: 0 done, 2 invalid input (nothing written), 3 I/O error, 4 store error.";
-
-// Exit code of a failed status, after printing it.
-[[noreturn]] void fail(const Status& s) {
-  std::fprintf(stderr, "huibao: %s\n", s.to_string().c_str());
-  int code = 2;
-  switch (s.code()) {
-    case Code::kIoError:
-      code = 3;
-      break;
-    case Code::kStoreError:
-    case Code::kStoreConstraint:
-    case Code::kStoreBusy:
-    case Code::kStoreSchema:
-      code = 4;
-      break;
-    default:
-      break;
-  }
-  throw CLI::RuntimeError(code);
-}
 
 // postgresql://user:secret@host/db -> postgresql://user:***@host/db
 std::string redacted(const std::string& url) {
@@ -50,32 +27,11 @@ std::string redacted(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-// The --db value, or $HUIBAO_DB, or the default (whose data/ directory is
-// created when missing).
-std::string db_url(const std::string& given) {
-  if (!given.empty()) return given;
-  if (const char* env = std::getenv("HUIBAO_DB"); env != nullptr && *env != '\0') return env;
-  ::mkdir("data", 0755);
-  return kDefaultDb;
-}
-
-std::unique_ptr<store::Db> open(const std::string& given) {
-  Result<std::unique_ptr<store::Db>> db = store::open_db(db_url(given));
-  if (!db.ok()) fail(db.status());
-  return std::move(*db);
-}
-
 // An export's file name must say its format.
 void check_out(const std::string& path) {
   TableFormat f;
   if (!table_format_of(path, &f))
     fail(Status(Code::kRollInvalid, "--out '" + path + "' must end in .csv or .xlsx"));
-}
-
-std::string default_actor() {
-  if (const char* a = std::getenv("HUIBAO_ACTOR"); a != nullptr && *a != '\0') return a;
-  if (const char* u = std::getenv("USER"); u != nullptr && *u != '\0') return u;
-  return "cli";
 }
 
 struct Common {

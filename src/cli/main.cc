@@ -170,8 +170,9 @@ int main(int argc, char** argv) {
 
   std::string rev_db, rev_plan, rev_setl, rev_id, rev_actor = "cli";
   auto* rev = app.add_subcommand(
-      "reverse", "reverse a stored settlement; the person's other claims of the year are settled "
-                 "again and each difference is stored as an adjustment");
+      "reverse",
+      "reverse a stored settlement; the person's other claims of the year are settled "
+      "again and each difference is stored as an adjustment");
   rev->add_option("--db", rev_db, "sqlite:PATH or postgresql://...")->required();
   rev->add_option("--plan", rev_plan, "the plan file the settlement was made under")->required();
   rev->add_option("--setl-id", rev_setl, "the settlement to reverse")->required();
@@ -190,8 +191,9 @@ int main(int argc, char** argv) {
     opts.progress = progress || isatty(2);
     if (!db_url.empty()) {
       if (!persons.empty() || !enrollments.empty()) {
-        std::fprintf(stderr, "huibao: with --db the roll comes from the store: drop --persons "
-                             "and --enrollments (use `huibao roll import`)\n");
+        std::fprintf(stderr,
+                     "huibao: with --db the roll comes from the store: drop --persons "
+                     "and --enrollments (use `huibao roll import`)\n");
         return 2;
       }
       return run_settle_db(db_url, plan_path, opts, quiet);

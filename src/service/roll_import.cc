@@ -233,6 +233,9 @@ class ImportRun {
   Status merge_persons();
   Status load_page(std::string_view bound);
   Status add_person(const PersonRow& p);
+  // Queues the person_history row that starts at the as-of date with p's values.
+  void add_history(std::string_view psn_no, int64_t seq, const PersonRow& p,
+                   std::string_view status, std::string_view change);
   Status update_person(const StoredPerson& d, const PersonRow& p, uint32_t line);
   Status move_out(const StoredPerson& d);
   void diff_categories(const StoredPerson& d, const PersonRow& p);
@@ -621,6 +624,25 @@ Status ImportRun::merge_persons() {
   return flush_persons();
 }
 
+void ImportRun::add_history(std::string_view psn_no, int64_t seq, const PersonRow& p,
+                            std::string_view status, std::string_view change) {
+  Rows& h = history_rows_;
+  h.add_text(psn_no);
+  h.add_int64(seq);
+  h.add_text(as_of_);
+  h.add_null();
+  h.add_text(p.psn_name);
+  h.add_text(p.gend);
+  h.add_text(std::string_view(p.brdy, 10));
+  h.add_text(p.admdvs);
+  h.add_text(p.insutype);
+  h.add_int64(p.preexisting ? 1 : 0);
+  h.add_text(status);
+  h.add_text(change);
+  h.add_text(o_.actor);
+  h.add_text(now_);
+}
+
 Status ImportRun::add_person(const PersonRow& p) {
   ++report_->persons.added;
   if (!write_) return Status::Ok();
@@ -636,21 +658,7 @@ Status ImportRun::add_person(const PersonRow& p) {
   r.add_text("active");
   r.add_int64(1);
   r.add_text(now_);
-  Rows& h = history_rows_;
-  h.add_text(p.psn_no);
-  h.add_int64(1);
-  h.add_text(as_of_);
-  h.add_null();
-  h.add_text(p.psn_name);
-  h.add_text(p.gend);
-  h.add_text(brdy);
-  h.add_text(p.admdvs);
-  h.add_text(p.insutype);
-  h.add_int64(p.preexisting ? 1 : 0);
-  h.add_text("active");
-  h.add_text("added");
-  h.add_text(o_.actor);
-  h.add_text(now_);
+  add_history(p.psn_no, 1, p, "active", "added");
   char from[10];
   for (uint8_t i = 0; i < p.categories.category_count; ++i) {
     const PersonCategory& c = p.categories.categories[i];
@@ -818,21 +826,7 @@ Status ImportRun::update_person(const StoredPerson& d, const PersonRow& p, uint3
     change += d.cat_count == 0 ? std::string("; categories were none")
                                : "; categories were '" + stored_categories_text(d) + "'";
   }
-  Rows& h = history_rows_;
-  h.add_text(d.psn_no);
-  h.add_int64(d.seq + 1);
-  h.add_text(as_of_);
-  h.add_null();
-  h.add_text(p.psn_name);
-  h.add_text(p.gend);
-  h.add_text(brdy);
-  h.add_text(p.admdvs);
-  h.add_text(p.insutype);
-  h.add_int64(p.preexisting ? 1 : 0);
-  h.add_text(status);
-  h.add_text(change);
-  h.add_text(o_.actor);
-  h.add_text(now_);
+  add_history(d.psn_no, d.seq + 1, p, status, change);
   return write_categories(d.psn_no);
 }
 
