@@ -1,0 +1,103 @@
+// Online settlement: one claim at a time, as a hospital's discharge desk or
+// a service point sends it (the API's 1101, 2303, 2304 and 2305).
+//
+// - The settler holds the plans it serves (each registered as a plan version
+//   on open) and routes a claim to one: the plan named by the request, else
+//   the plan whose region holds the person's admdvs and whose period holds
+//   the claim's date.
+// - settle() is durable when it returns: claims from any number of threads
+//   are gathered by one writer into group commits (one transaction and one
+//   sync for many claims), applied in arrival order, so two claims for the
+//   same person never both see the same year state. A claim that is
+//   rejected, or whose transaction fails, leaves nothing behind.
+// - A setl_id already stored is answered with its stored result when the
+//   claim is the same (replayed = true) and refused with duplicate_setl_id
+//   when it differs, exactly as settle --db does.
+// - presettle() computes against the stored state and writes nothing.
+// - Results are the results.jsonl object of DOMAIN.md §6 for that claim,
+//   byte for byte what settle --db would store.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/date.h"
+#include "core/error.h"
+#include "policy/plan.h"
+#include "service/reverse_service.h"
+#include "store/db.h"
+
+namespace huibao {
+
+struct OnlinePlan {
+  std::string text;  // the TOML as read (registered as a plan version)
+  Plan plan;         // loaded from text
+};
+
+struct OnlineOptions {
+  std::string url;             // the store (sqlite:PATH or postgresql://...)
+  size_t max_group = 512;      // claims per group commit at most
+  int readers = 2;             // connections for presettle/benefits/lookups
+  std::string actor = "api";   // default actor for audit rows
+};
+
+struct OnlineOutcome {
+  Code code = Code::kOk;         // kOk, or why the claim was refused (error.h codes)
+  std::string message;           // for a refusal
+  std::string result_json;       // the results.jsonl object, no newline ("" if refused
+                                 // before a result could be formed, e.g. malformed)
+  std::string explanation_json;  // JSON array of the explanation lines, when asked
+  std::string plan_id;
+  std::string psn_no;
+  std::string fixmedins_code;  // from the claim ("" for an accident claim)
+  bool replayed = false;       // answered from the store, nothing new written
+  bool committed = false;      // written by this call
+};
+
+// A stored settlement, for ownership checks and retrieval.
+struct StoredSettlement {
+  std::string setl_id, kind, ref_setl_id, psn_no, plan_id, fixmedins_code;
+  int plan_year = 0;
+  std::string result_json;
+  bool reversed = false;
+};
+
+// What a person has left (like the national 1101): coverage and, per layer
+// and group, the deductible and cap remaining in the plan year of `on`.
+struct BenefitsQuery {
+  std::string psn_no;
+  Date on;
+  std::string plan_id;  // "" = every plan covering the person on that day
+};
+
+class OnlineSettler {
+ public:
+  static Result<std::unique_ptr<OnlineSettler>> open(const OnlineOptions& options,
+                                                     std::vector<OnlinePlan> plans);
+  ~OnlineSettler();  // finishes queued work, then closes
+
+  // plan_id "" = route by the person's region and the claim's date.
+  Result<OnlineOutcome> presettle(std::string_view plan_id, std::string_view claim_json,
+                                  bool explain);
+  Result<OnlineOutcome> settle(std::string_view plan_id, std::string_view claim_json,
+                               bool explain, std::string_view actor);
+  // Through the same writer queue as settle().
+  Result<ReversalReport> reverse(std::string_view setl_id, std::string_view reversal_id,
+                                 std::string_view actor);
+  Result<StoredSettlement> find_settlement(std::string_view setl_id);
+  // JSON object: {"psn_no", "plans":[{"plan_id","year","enrolled_products",
+  // "layers":[{"layer","paid","deductible_left","cap_left"}], ...}]}.
+  Result<std::string> benefits_json(const BenefitsQuery& q);
+
+  const std::vector<OnlinePlan>& plans() const;
+  // Stops taking work, finishes what is queued (graceful shutdown).
+  void drain();
+
+ private:
+  OnlineSettler();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace huibao
