@@ -10,6 +10,7 @@
 
 #include "batch/batch.h"
 #include "cli/cmd_enrol.h"
+#include "cli/cmd_serve.h"
 #include "cli/cmd_store.h"
 #include "gen/generator.h"
 #include "policy/plan.h"
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
 
   huibao::cli::add_store_commands(app);
   huibao::cli::add_enrol_commands(app);
+  huibao::cli::add_serve_commands(app);
 
   CLI11_PARSE(app, argc, argv);
 
