@@ -98,9 +98,12 @@ std::string fen_text(Fen f) {
   return std::to_string(f);
 }
 
-// Stores groups on one connection, or on several (one thread each, own
-// connections) taking groups from a bounded queue. The first failure stops
-// the others; groups already committed stay, as a crash would leave them.
+// Stores groups on writer threads while the caller builds the next ones:
+// one thread on the caller's connection (SQLite: one writer), or several,
+// each on its own connection opened from url (PostgreSQL). Groups come from
+// a bounded queue and go back to a free list, so their buffers are reused.
+// The first failure stops the others; groups already committed stay, as a
+// crash would leave them.
 template <typename G>
 class GroupWriters {
  public:
@@ -113,7 +116,10 @@ class GroupWriters {
   ~GroupWriters() { (void)finish(); }
 
   Status start() {
-    if (n_ == 1) return Status::Ok();
+    if (n_ == 1) {
+      threads_.emplace_back([this] { work(db_); });
+      return Status::Ok();
+    }
     for (int i = 0; i < n_; ++i) {
       Result<std::unique_ptr<Db>> c = store::connect_db(url_);
       if (!c.ok()) return c.status();
@@ -123,10 +129,18 @@ class GroupWriters {
     return Status::Ok();
   }
 
+  // An empty group, recycled when one is free.
+  G fresh() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return G{};
+    G g = std::move(free_.back());
+    free_.pop_back();
+    return g;
+  }
+
   Status submit(G g) {
-    if (n_ == 1) return store_(db_, g);
     std::unique_lock<std::mutex> lock(mu_);
-    room_.wait(lock, [&] { return queue_.size() < size_t(2 * n_) || !failed_.ok(); });
+    room_.wait(lock, [&] { return queue_.size() < size_t(n_ + 1) || !failed_.ok(); });
     if (!failed_.ok()) return failed_;
     queue_.push_back(std::move(g));
     ready_.notify_one();
@@ -155,11 +169,13 @@ class GroupWriters {
         if (!failed_.ok() || queue_.empty()) return;
         g = std::move(queue_.front());
         queue_.pop_front();
-        room_.notify_one();
       }
       Status s = store_(conn, g);
+      g.clear();
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(std::move(g));
+      room_.notify_one();
       if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
         if (failed_.ok()) failed_ = s;
         room_.notify_all();
         ready_.notify_all();
@@ -177,6 +193,7 @@ class GroupWriters {
   std::mutex mu_;
   std::condition_variable ready_, room_;
   std::deque<G> queue_;
+  std::vector<G> free_;
   bool closing_ = false;
   Status failed_;
 };
@@ -468,6 +485,13 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     bool empty() const {
       return setl.rows() == 0 && states.rows() == 0 && updates.empty() && cases.empty();
     }
+    void clear() {  // keeps the buffers
+      setl.clear();
+      layers.clear();
+      states.clear();
+      updates.clear();
+      cases.clear();
+    }
   };
   Group group;
   group.now = store::utc_timestamp_now();
@@ -561,7 +585,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   auto flush = [&]() -> Status {
     if (group.empty()) return Status::Ok();
     Status s = writers.submit(std::move(group));
-    group = Group{};
+    group = writers.fresh();
     group.now = store::utc_timestamp_now();
     persons_in_group = 0;
     return s;
