@@ -108,8 +108,8 @@ void add_apikey(CLI::App& app) {
   auto* create = cmd->add_subcommand(
       "create", "create a key for an organisation and role; the key is printed once");
   create->add_option("--db", a->db, kDbHelp);
-  create->add_option("--org", a->org,
-                     "organisation code (a hospital's or pharmacy's fixmedins_code)")
+  create
+      ->add_option("--org", a->org, "organisation code (a hospital's or pharmacy's fixmedins_code)")
       ->required();
   create->add_option("--role", a->role, "bureau, insurer, hospital, pharmacy or service_point")
       ->required();
@@ -149,8 +149,7 @@ void add_apikey(CLI::App& app) {
   auto* revoke = cmd->add_subcommand(
       "revoke", "revoke a key; a running server refuses it within its key-cache time (5 s)");
   revoke->add_option("--db", a->db, kDbHelp);
-  revoke->add_option("key_id", a->key_id, "the key's id (the 16 hex digits after hb_)")
-      ->required();
+  revoke->add_option("key_id", a->key_id, "the key's id (the 16 hex digits after hb_)")->required();
   revoke->add_option("--actor", a->actor, "who revokes it (audit log)");
   revoke->callback([a] {
     std::unique_ptr<store::Db> db = open(a->db);

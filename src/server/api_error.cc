@@ -59,7 +59,11 @@ ApiError status_error(const Status& s) {
       e.http = 409;
       break;
     case Code::kUnknownPerson:
+    case Code::kNotFound:
       e.http = 404;
+      break;
+    case Code::kUnavailable:
+      e.http = 503;
       break;
     case Code::kStoreBusy:
       e.http = 503;

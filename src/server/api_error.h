@@ -43,7 +43,8 @@ struct ApiError {
 
 ApiError api_error(ApiCode c, std::string message);
 // A service Status as an answer. Claim rejections: malformed_record 400,
-// duplicate_setl_id 409, unknown_person 404, the others 422; plan_invalid,
+// duplicate_setl_id 409, unknown_person 404, the others 422; not_found 404,
+// unavailable 503 (shutting down); plan_invalid,
 // roll_invalid, limit_exceeded 422; store_busy 503; io and store failures 500
 // (their message is logged, not shown).
 ApiError status_error(const Status& s);

@@ -104,8 +104,8 @@ Result<CreatedKey> create_api_key(store::Db& db, std::string_view org_code, Role
   s.bind_text(6, out.info.created_at);
   s.bind_text(7, out.info.created_by);
   if (Result<int64_t> n = s.execute(); !n.ok()) return n.status();
-  const std::string detail = "{\"key_id\":\"" + out.info.key_id + "\",\"role\":\"" +
-                             std::string(role_name(role)) + "\"}";
+  const std::string detail =
+      "{\"key_id\":\"" + out.info.key_id + "\",\"role\":\"" + std::string(role_name(role)) + "\"}";
   if (Status a = append_audit(db, actor, "apikey.create", "", detail); !a.ok()) return a;
   if (Status c = tx.commit(); !c.ok()) return c;
   return out;
@@ -137,8 +137,7 @@ Result<std::vector<ApiKeyInfo>> list_api_keys(store::Db& db) {
   return out;
 }
 
-Status revoke_api_key(store::Db& db, std::string_view key_id, std::string_view actor,
-                      bool* found) {
+Status revoke_api_key(store::Db& db, std::string_view key_id, std::string_view actor, bool* found) {
   *found = false;
   store::Tx tx(db);
   if (!tx.ok()) return tx.status();

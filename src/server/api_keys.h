@@ -54,8 +54,7 @@ Result<CreatedKey> create_api_key(store::Db& db, std::string_view org_code, Role
 Result<std::vector<ApiKeyInfo>> list_api_keys(store::Db& db);
 // Revokes a key (audit row 'apikey.revoke'). *found false: no such key
 // (nothing written); revoking a revoked key changes nothing.
-Status revoke_api_key(store::Db& db, std::string_view key_id, std::string_view actor,
-                      bool* found);
+Status revoke_api_key(store::Db& db, std::string_view key_id, std::string_view actor, bool* found);
 
 // Splits a token; false when it is not of the form hb_<16 hex>_<64 hex>.
 bool parse_token(std::string_view token, std::string_view* key_id, SecretHash* secret);

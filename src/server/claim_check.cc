@@ -12,12 +12,13 @@ namespace {
 namespace od = simdjson::ondemand;
 
 constexpr std::array<std::string_view, 21> kClaimFields = {
-    "setl_id",           "psn_no",          "kind",           "med_type",
-    "hosp_lv",           "fixmedins_code",  "begndate",       "enddate",
-    "medfee_sumamt",     "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
-    "inscp_scp_amt",     "items",           "given",          "accident_date",
-    "cause",             "outcome",         "disability_grade", "medical_amount",
-    "disaster_paid"};
+    "setl_id",           "psn_no",          "kind",
+    "med_type",          "hosp_lv",         "fixmedins_code",
+    "begndate",          "enddate",         "medfee_sumamt",
+    "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
+    "inscp_scp_amt",     "items",           "given",
+    "accident_date",     "cause",           "outcome",
+    "disability_grade",  "medical_amount",  "disaster_paid"};
 
 int claim_field(std::string_view key) {
   for (size_t i = 0; i < kClaimFields.size(); ++i) {
@@ -45,8 +46,7 @@ std::optional<ApiError> read_text(od::value v, std::string_view key, std::string
     return api_error(ApiCode::kWrongType, std::string(key) + " must be a string");
   if (s.size() > limits::kFieldBytesMax)
     return api_error(ApiCode::kInvalidValue, std::string(key) + " is longer than " +
-                                                 std::to_string(limits::kFieldBytesMax) +
-                                                 " bytes");
+                                                 std::to_string(limits::kFieldBytesMax) + " bytes");
   *out = std::string(s);
   return std::nullopt;
 }
@@ -58,8 +58,8 @@ std::optional<ApiError> read_med_type(od::value v, int* out) {
   std::string_view s;
   if (t == od::json_type::number) {
     s = v.raw_json_token();
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                          s.back() == '\t'))
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
       s.remove_suffix(1);
   } else if (t != od::json_type::string || v.get_string().get(s)) {
     return api_error(ApiCode::kWrongType, "med_type must be a code such as \"21\"");
@@ -81,12 +81,16 @@ std::optional<ApiError> read_med_type(od::value v, int* out) {
 std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts) {
   if (body.size() > limits::kClaimLineBytesMax)
     return api_error(ApiCode::kPayloadTooLarge, "a claim is at most 1 MiB");
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return bad_json("the body is empty: send one claim as a JSON object");
   simdjson::padded_string padded(body);
   od::document doc;
   if (thread_parser().iterate(padded).get(doc)) return bad_json("the body is not valid JSON");
   od::object obj;
-  if (doc.get_object().get(obj))
+  if (auto err = doc.get_object().get(obj); err != simdjson::SUCCESS) {
+    if (err != simdjson::INCORRECT_TYPE) return bad_json("the body is not valid JSON");
     return api_error(ApiCode::kWrongType, "the body must be a JSON object (one claim)");
+  }
   uint32_t seen = 0;
   for (auto field : obj) {
     std::string_view key;
@@ -113,6 +117,10 @@ std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts) {
       e = read_text(v, key, &facts->kind);
     } else if (key == "fixmedins_code") {
       e = read_text(v, key, &facts->fixmedins_code);
+    } else if (key == "begndate") {
+      e = read_text(v, key, &facts->begndate);
+    } else if (key == "accident_date") {
+      e = read_text(v, key, &facts->accident_date);
     } else if (key == "med_type") {
       e = read_med_type(v, &facts->med_type);
     }
@@ -129,8 +137,10 @@ std::optional<ApiError> parse_envelope(std::string_view body, Envelope* e) {
   od::document doc;
   if (thread_parser().iterate(padded).get(doc)) return bad_json("the body is not valid JSON");
   od::object obj;
-  if (doc.get_object().get(obj))
+  if (auto err = doc.get_object().get(obj); err != simdjson::SUCCESS) {
+    if (err != simdjson::INCORRECT_TYPE) return bad_json("the body is not valid JSON");
     return api_error(ApiCode::kWrongType, "the body must be a JSON object (the envelope)");
+  }
   bool has_input = false;
   for (auto field : obj) {
     std::string_view key;

@@ -21,7 +21,8 @@ namespace huibao::server {
 
 struct ClaimFacts {
   std::string setl_id, psn_no, kind, fixmedins_code;  // "" when absent
-  int med_type = -1;                                 // -1 when absent
+  std::string begndate, accident_date;                // as sent, "" when absent
+  int med_type = -1;                                  // -1 when absent
 };
 
 // nullopt when the claim may go on; else the 400 answer (bad_json,

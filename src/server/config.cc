@@ -39,8 +39,7 @@ Status read_number(const toml::node& n, const std::string& at, const char* key, 
   return Status::Ok();
 }
 
-Status read_string(const toml::node& n, const std::string& at, const char* key,
-                   std::string* out) {
+Status read_string(const toml::node& n, const std::string& at, const char* key, std::string* out) {
   if (!n.is_string()) return bad(at, std::string(key) + " must be a string");
   *out = *n.value<std::string>();
   return Status::Ok();
@@ -60,8 +59,7 @@ Status read_server(const toml::table& t, const std::string& src, ServerConfig* c
     } else if (key == "max_body_bytes") {
       s = read_int<size_t>(n, at, "max_body_bytes", 1024, size_t(1) << 30, &c->max_body_bytes);
     } else if (key == "max_upload_bytes") {
-      s = read_int<size_t>(n, at, "max_upload_bytes", 1024, size_t(4) << 30,
-                           &c->max_upload_bytes);
+      s = read_int<size_t>(n, at, "max_upload_bytes", 1024, size_t(4) << 30, &c->max_upload_bytes);
     } else if (key == "keep_alive_seconds") {
       s = read_int(n, at, "keep_alive_seconds", 1, 3600, &c->keep_alive_seconds);
     } else if (key == "rate_per_key") {
@@ -122,8 +120,8 @@ Status load_server_config_from_string(std::string_view text, const std::string& 
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    return Status(Code::kPlanInvalid, source + ":" + std::to_string(e.source().begin.line) +
-                                          ": " + std::string(e.description()));
+    return Status(Code::kPlanInvalid, source + ":" + std::to_string(e.source().begin.line) + ": " +
+                                          std::string(e.description()));
   }
   const std::filesystem::path base = std::filesystem::path(source).parent_path();
   for (const auto& [k, n] : root) {
@@ -140,7 +138,8 @@ Status load_server_config_from_string(std::string_view text, const std::string& 
         std::string file;
         for (const auto& [pk, pn] : pt) {
           if (pk.str() != "file")
-            return bad(where(source, pn.source()), "unknown key [[plans]]." + std::string(pk.str()));
+            return bad(where(source, pn.source()),
+                       "unknown key [[plans]]." + std::string(pk.str()));
           if (Status s = read_string(pn, where(source, pn.source()), "file", &file); !s.ok())
             return s;
         }
@@ -151,8 +150,8 @@ Status load_server_config_from_string(std::string_view text, const std::string& 
         c->plan_files.push_back(fp.string());
       }
     } else {
-      return bad(at, "unknown key or table '" + key +
-                         "' (expected [server], [store] and [[plans]])");
+      return bad(at,
+                 "unknown key or table '" + key + "' (expected [server], [store] and [[plans]])");
     }
   }
   return Status::Ok();

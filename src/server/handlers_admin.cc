@@ -20,10 +20,10 @@ const char* kJson = "application/json; charset=utf-8";
 Json payers_json(const std::vector<PayerShare>& payers, bool masked) {
   Json out = Json::array();
   for (const PayerShare& p : payers) {
-    out.push_back({{"kind", payer_kind_name(p.kind)},
-                   {"ref", p.kind == PayerKind::kPersonalAccount ? masked_psn(p.ref, masked)
-                                                                 : p.ref},
-                   {"amount", fen_to_string(p.amount_fen)}});
+    out.push_back(
+        {{"kind", payer_kind_name(p.kind)},
+         {"ref", p.kind == PayerKind::kPersonalAccount ? masked_psn(p.ref, masked) : p.ref},
+         {"amount", fen_to_string(p.amount_fen)}});
   }
   return out;
 }
@@ -42,8 +42,8 @@ Out ApiServer::Impl::op_person(Call& c, std::string_view psn_no, std::string_vie
   Date day;
   if (auto e = parse_day(on, "on", &day)) return Out::fail(*e);
   if (!plan_id.empty() && plan_info(plan_id) == nullptr)
-    return Out::fail(api_error(ApiCode::kUnknownPlan,
-                               "plan " + std::string(plan_id) + " is not served here"));
+    return Out::fail(
+        api_error(ApiCode::kUnknownPlan, "plan " + std::string(plan_id) + " is not served here"));
   const bool masked = c.masked();
   PersonView view;
   {
@@ -56,8 +56,8 @@ Out ApiServer::Impl::op_person(Call& c, std::string_view psn_no, std::string_vie
     // Writes the audit row ('person.show'), found or not.
     Status s = show_person(*db, psn_no, o, &view);
     if (s.code() == Code::kUnknownPerson)
-      return Out::fail(ApiError{404, "unknown_person", "no person " + masked_psn(psn_no, masked) +
-                                                           " on the roll"});
+      return Out::fail(ApiError{404, "unknown_person",
+                                "no person " + masked_psn(psn_no, masked) + " on the roll"});
     if (!s.ok()) return Out::fail(status_error(s));
   }
   BenefitsQuery q;
@@ -65,9 +65,14 @@ Out ApiServer::Impl::op_person(Call& c, std::string_view psn_no, std::string_vie
   q.on = day;
   q.plan_id = std::string(plan_id);
   Result<std::string> benefits = settler->benefits_json(q);
-  if (!benefits.ok()) return Out::fail(status_error(benefits.status()));
-  Json b = Json::parse(*benefits, nullptr, false);
-  if (b.is_discarded()) b = Json::object();
+  Json b = Json::object();
+  if (benefits.ok()) {
+    b = Json::parse(*benefits, nullptr, false);
+    if (b.is_discarded()) b = Json::object();
+  } else if (benefits.status().code() != Code::kUnknownPerson) {
+    // On the roll, but no plan served here covers that day: no benefits.
+    return Out::fail(status_error(benefits.status()));
+  }
 
   Json j;
   Json base;
@@ -82,9 +87,8 @@ Out ApiServer::Impl::op_person(Call& c, std::string_view psn_no, std::string_vie
   j["baseinfo"] = std::move(base);
   Json idet = Json::array();
   for (const auto& cat : view.categories) {
-    idet.push_back({{"psn_idet_type", cat.category},
-                    {"begntime", cat.from_date},
-                    {"endtime", cat.to_date}});
+    idet.push_back(
+        {{"psn_idet_type", cat.category}, {"begntime", cat.from_date}, {"endtime", cat.to_date}});
   }
   j["idetinfo"] = std::move(idet);
   Json insu = Json::array();
@@ -136,8 +140,8 @@ void ApiServer::Impl::h_enrol(Call& c) {
     return reply_error(c, api_error(ApiCode::kUnknownPlan, "plan " + plan_id + " is not served"));
   if (auto it = body.find("payers"); it != body.end() && !it->is_null()) {
     if (!it->is_array() || it->size() > 16)
-      return reply_error(c, api_error(ApiCode::kWrongType,
-                                      "payers must be an array of at most 16 payers"));
+      return reply_error(
+          c, api_error(ApiCode::kWrongType, "payers must be an array of at most 16 payers"));
     for (const auto& p : *it) {
       // {"kind": "personal_account", "ref": "<holder psn_no>", "amount": "50.00"},
       // or the CLI's text form "personal_account:<holder>:50.00".
@@ -147,9 +151,9 @@ void ApiServer::Impl::h_enrol(Call& c) {
       } else if (p.is_object()) {
         for (const auto& [k, v] : p.items()) {
           if (k != "kind" && k != "ref" && k != "amount")
-            return reply_error(c, api_error(ApiCode::kUnknownField,
-                                            "unknown payer field '" + k.substr(0, 64) +
-                                                "' (kind, ref, amount)"));
+            return reply_error(
+                c, api_error(ApiCode::kUnknownField,
+                             "unknown payer field '" + k.substr(0, 64) + "' (kind, ref, amount)"));
         }
         std::string kind, ref, amount;
         if (auto e = get_string(p, "kind", true, &kind, 32)) return reply_error(c, *e);
@@ -161,8 +165,8 @@ void ApiServer::Impl::h_enrol(Call& c) {
         }
         text = kind + (ref.empty() ? "" : ":" + ref) + ":" + amount;
       } else {
-        return reply_error(c, api_error(ApiCode::kWrongType,
-                                        "a payer is {\"kind\", \"ref\", \"amount\"}"));
+        return reply_error(
+            c, api_error(ApiCode::kWrongType, "a payer is {\"kind\", \"ref\", \"amount\"}"));
       }
       PayerShare share;
       std::string error;
@@ -208,15 +212,15 @@ void ApiServer::Impl::h_renew(Call& c) {
   const PlanInfo* from = plan_info(from_id);
   const PlanInfo* to = plan_info(to_id);
   if (from == nullptr || to == nullptr)
-    return reply_error(c, api_error(ApiCode::kUnknownPlan,
-                                    "plan " + (from == nullptr ? from_id : to_id) +
-                                        " is not served"));
+    return reply_error(c,
+                       api_error(ApiCode::kUnknownPlan,
+                                 "plan " + (from == nullptr ? from_id : to_id) + " is not served"));
   o.actor = c.actor();
   RenewReport report;
   {
     DbPool::Lease db = pool->acquire();
-    if (Status s = renew_enrolments(*db, from->plan->plan, to->plan->plan, to->plan->text, o,
-                                    &report);
+    if (Status s =
+            renew_enrolments(*db, from->plan->plan, to->plan->plan, to->plan->text, o, &report);
         !s.ok())
       return reply_error(c, status_error(s));
   }
@@ -288,8 +292,8 @@ void ApiServer::Impl::h_plans(Call& c) {
 void ApiServer::Impl::h_drug_lists(Call& c) {
   const PlanInfo* info = plan_info(c.req.matches[1].str());
   if (info == nullptr)
-    return reply_error(c, api_error(ApiCode::kUnknownPlan,
-                                    "no such plan is served; see /api/v1/plans"));
+    return reply_error(
+        c, api_error(ApiCode::kUnknownPlan, "no such plan is served; see /api/v1/plans"));
   c.res.set_content(info->drug_lists_json, kJson);
 }
 
@@ -331,9 +335,9 @@ void ApiServer::Impl::h_roll_import(Call& c) {
   if (type.rfind("multipart/form-data", 0) == 0) {
     for (const auto& [name, part] : c.req.files) {
       if (name != "persons" && name != "relations" && name != "accounts")
-        return reply_error(c, api_error(ApiCode::kUnknownField,
-                                        "unknown part '" + name.substr(0, 64) +
-                                            "' (persons, relations, accounts)"));
+        return reply_error(
+            c, api_error(ApiCode::kUnknownField, "unknown part '" + name.substr(0, 64) +
+                                                     "' (persons, relations, accounts)"));
     }
     if (!c.req.has_file("persons"))
       return reply_error(c, api_error(ApiCode::kMissingField, "the persons part is required"));

@@ -61,7 +61,8 @@ std::string ApiServer::Impl::settlement_output(const OnlineOutcome& o, bool mask
   const PlanInfo* info = plan_info(o.plan_id);
   if (auto layers = result.find("layers"); layers != result.end() && layers->is_object()) {
     auto push = [&](const std::string& id, const std::string& name, const Json& amount) {
-      detail.push_back({{"fund_pay_type", id}, {"fund_pay_type_name", name}, {"fund_payamt", amount}});
+      detail.push_back(
+          {{"fund_pay_type", id}, {"fund_pay_type_name", name}, {"fund_payamt", amount}});
     };
     if (info != nullptr) {
       for (const auto& [id, name] : info->layer_names) {
@@ -94,27 +95,49 @@ Out ApiServer::Impl::op_settle(Call& c, std::string_view claim, std::string_view
   const bool accident_claim = facts.kind == "accident";
   if (action == Action::kAccidentSubmit) {
     if (!accident_claim)
-      return Out::fail(api_error(ApiCode::kInvalidValue,
-                                 "an accident case has kind \"accident\" (or no kind)"));
+      return Out::fail(
+          api_error(ApiCode::kInvalidValue, "an accident case has kind \"accident\" (or no kind)"));
   } else if (accident_claim) {
-    return Out::fail(api_error(ApiCode::kForbidden,
-                               "accident claims are submitted at /api/v1/accident-cases"));
+    return Out::fail(
+        api_error(ApiCode::kForbidden, "accident claims are submitted at /api/v1/accident-cases"));
   }
   if (permission(c.who.role, action) == Scope::kOwn) {
     if (facts.fixmedins_code.empty())
-      return Out::fail(api_error(ApiCode::kMissingField,
-                                 "fixmedins_code is required: your institution's code"));
+      return Out::fail(
+          api_error(ApiCode::kMissingField, "fixmedins_code is required: your institution's code"));
     if (facts.fixmedins_code != c.who.org_code)
-      return Out::fail(api_error(ApiCode::kForbidden,
-                                 "fixmedins_code is not the institution of this API key (" +
-                                     c.who.org_code + ")"));
+      return Out::fail(api_error(
+          ApiCode::kForbidden,
+          "fixmedins_code is not the institution of this API key (" + c.who.org_code + ")"));
   }
   if (!med_type_allowed(c.who.role, facts.med_type))
     return Out::fail(
         api_error(ApiCode::kForbidden, "a pharmacy settles pharmacy purchases (med_type 41) only"));
   if (!plan_id.empty() && plan_info(plan_id) == nullptr)
-    return Out::fail(api_error(ApiCode::kUnknownPlan,
-                               "plan " + std::string(plan_id) + " is not served here; see /api/v1/plans"));
+    return Out::fail(
+        api_error(ApiCode::kUnknownPlan,
+                  "plan " + std::string(plan_id) + " is not served here; see /api/v1/plans"));
+  // Without a plan_id, the one served plan whose period holds the claim's
+  // date (admission, or accident) takes it; otherwise the settler routes.
+  // A claim no served plan holds (a date that is not one, or outside every
+  // period) goes to the first plan, which answers invalid_dates or
+  // outside_plan_year; several plans holding it are the settler's to route.
+  std::string routed(plan_id);
+  if (routed.empty() && plans.size() > 1) {
+    Date day;
+    int holding = 0;
+    if (parse_date(accident_claim ? facts.accident_date : facts.begndate, &day)) {
+      for (const auto& [id, info] : plans) {
+        if (info.plan->plan.in_period(day)) {
+          routed = id;
+          ++holding;
+        }
+      }
+    }
+    if (holding == 0) routed = plans.begin()->first;
+    if (holding > 1) routed.clear();
+  }
+  plan_id = routed;
   // A presettlement reads the person's state: that read is audited.
   if (!commit && !facts.psn_no.empty()) {
     DbPool::Lease db = pool->acquire();
@@ -160,8 +183,8 @@ void ApiServer::Impl::h_settle(Call& c) {
   std::optional<ApiError> err;
   const bool explain = query_flag(c.req, "explain", true, &err);
   if (err) return reply_error(c, *err);
-  reply(c, op_settle(c, c.req.body, c.req.get_param_value("plan_id"), explain, true,
-                     Action::kSettle));
+  reply(c,
+        op_settle(c, c.req.body, c.req.get_param_value("plan_id"), explain, true, Action::kSettle));
 }
 
 Out ApiServer::Impl::op_reverse(Call& c, std::string_view setl_id, std::string_view reversal_id) {
@@ -170,23 +193,16 @@ Out ApiServer::Impl::op_reverse(Call& c, std::string_view setl_id, std::string_v
   std::string rid = reversal_id.empty() ? std::string(setl_id) + "-R" : std::string(reversal_id);
   if (auto e = check_id(rid, "reversal_id")) return Out::fail(*e);
   Result<StoredSettlement> found = settler->find_settlement(setl_id);
-  if (!found.ok()) {
-    if (found.status().code() == Code::kUnknownPerson ||
-        found.status().code() == Code::kMalformedRecord)
-      return Out::fail(api_error(ApiCode::kNotFound, "no settlement " + std::string(setl_id)));
-    return Out::fail(status_error(found.status()));
-  }
-  if (found->setl_id.empty())
-    return Out::fail(api_error(ApiCode::kNotFound, "no settlement " + std::string(setl_id)));
+  if (!found.ok()) return Out::fail(status_error(found.status()));
   if (permission(c.who.role, Action::kReverse) == Scope::kOwn &&
       found->fixmedins_code != c.who.org_code)
-    return Out::fail(api_error(ApiCode::kForbidden,
-                               "settlement " + std::string(setl_id) +
-                                   " was not made by the institution of this API key"));
+    return Out::fail(api_error(
+        ApiCode::kForbidden,
+        "settlement " + std::string(setl_id) + " was not made by the institution of this API key"));
   if (found->kind != "settle")
-    return Out::fail(api_error(ApiCode::kInvalidValue,
-                               std::string(setl_id) + " is a " + found->kind +
-                                   ", not a settlement; only settlements are reversed"));
+    return Out::fail(
+        api_error(ApiCode::kInvalidValue, std::string(setl_id) + " is a " + found->kind +
+                                              ", not a settlement; only settlements are reversed"));
   Result<ReversalReport> r = settler->reverse(setl_id, rid, c.actor());
   if (!r.ok()) {
     if (r.status().code() >= Code::kStoreError || r.status().code() == Code::kIoError)
@@ -226,20 +242,13 @@ void ApiServer::Impl::h_reverse(Call& c) {
 Out ApiServer::Impl::op_settlement_get(Call& c, std::string_view setl_id, bool accident) {
   if (auto e = check_id(setl_id, "setl_id")) return Out::fail(*e);
   Result<StoredSettlement> found = settler->find_settlement(setl_id);
-  if (!found.ok()) {
-    if (found.status().code() == Code::kUnknownPerson ||
-        found.status().code() == Code::kMalformedRecord)
-      return Out::fail(api_error(ApiCode::kNotFound, "no settlement " + std::string(setl_id)));
-    return Out::fail(status_error(found.status()));
-  }
+  if (!found.ok()) return Out::fail(status_error(found.status()));
   const StoredSettlement& s = *found;
-  if (s.setl_id.empty())
-    return Out::fail(api_error(ApiCode::kNotFound, "no settlement " + std::string(setl_id)));
   const Action action = accident ? Action::kAccidentRead : Action::kSettlementRead;
   if (permission(c.who.role, action) == Scope::kOwn && s.fixmedins_code != c.who.org_code)
-    return Out::fail(api_error(ApiCode::kForbidden,
-                               "settlement " + std::string(setl_id) +
-                                   " was not made by the institution of this API key"));
+    return Out::fail(api_error(
+        ApiCode::kForbidden,
+        "settlement " + std::string(setl_id) + " was not made by the institution of this API key"));
   Json result = Json::parse(s.result_json, nullptr, false);
   if (result.is_discarded()) result = Json::object();
   const bool is_accident = result.contains("layers") && result["layers"].is_object() &&
@@ -294,8 +303,8 @@ void ApiServer::Impl::h_accident_post(Call& c) {
     const bool empty = next != std::string::npos && claim[next] == '}';
     claim.insert(brace + 1, empty ? "\"kind\":\"accident\"" : "\"kind\":\"accident\",");
   }
-  Out o = op_settle(c, claim, c.req.get_param_value("plan_id"), true, true,
-                    Action::kAccidentSubmit);
+  Out o =
+      op_settle(c, claim, c.req.get_param_value("plan_id"), true, true, Action::kAccidentSubmit);
   if (!o.error) o.http = 201;
   reply(c, o);
 }

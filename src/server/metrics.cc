@@ -99,8 +99,8 @@ std::string Metrics::render() const {
     const int64_t n = outcomes_[i].load(std::memory_order_relaxed);
     const std::string name =
         i == kOutcomes - 1 ? "replayed" : (i == 0 ? "settled" : std::string(code_name(Code(i))));
-    std::snprintf(buf, sizeof buf, "huibao_settlements_total{outcome=\"%s\"} %lld\n",
-                  name.c_str(), (long long)n);
+    std::snprintf(buf, sizeof buf, "huibao_settlements_total{outcome=\"%s\"} %lld\n", name.c_str(),
+                  (long long)n);
     out += buf;
   }
   out +=

@@ -5,13 +5,13 @@
 namespace huibao::server {
 namespace {
 
-constexpr std::array<std::string_view, kRoleCount> kRoleNames = {
-    "bureau", "insurer", "hospital", "pharmacy", "service_point"};
+constexpr std::array<std::string_view, kRoleCount> kRoleNames = {"bureau", "insurer", "hospital",
+                                                                 "pharmacy", "service_point"};
 
 constexpr std::array<std::string_view, kActionCount> kActionNames = {
-    "person.read",   "claim.presettle", "claim.settle", "claim.reverse",
-    "settlement.read", "accident.submit", "accident.read", "enrolment.add",
-    "enrolment.renew", "enrolment.cancel", "plan.read",   "roll.import"};
+    "person.read",     "claim.presettle",  "claim.settle",  "claim.reverse",
+    "settlement.read", "accident.submit",  "accident.read", "enrolment.add",
+    "enrolment.renew", "enrolment.cancel", "plan.read",     "roll.import"};
 
 constexpr Scope D = Scope::kDeny, O = Scope::kOwn, A = Scope::kAll;
 

@@ -19,18 +19,18 @@ std::string_view role_name(Role r);  // bureau, insurer, hospital, pharmacy, ser
 bool role_from_name(std::string_view name, Role* out);
 
 enum class Action : unsigned char {
-  kPersonRead,       // person lookup with coverage and benefits (1101)
-  kPresettle,        // pre-settlement (2303)
-  kSettle,           // settlement (2304)
-  kReverse,          // settlement reversal (2305)
-  kSettlementRead,   // a stored settlement
-  kAccidentSubmit,   // accident case submission
-  kAccidentRead,     // accident case result
-  kEnrol,            // voluntary enrolment
-  kRenew,            // renewal by consent, for a whole plan year
-  kCancel,           // cancellation with refund
-  kPlanRead,         // plans and drug lists
-  kRollImport,       // roll import upload
+  kPersonRead,      // person lookup with coverage and benefits (1101)
+  kPresettle,       // pre-settlement (2303)
+  kSettle,          // settlement (2304)
+  kReverse,         // settlement reversal (2305)
+  kSettlementRead,  // a stored settlement
+  kAccidentSubmit,  // accident case submission
+  kAccidentRead,    // accident case result
+  kEnrol,           // voluntary enrolment
+  kRenew,           // renewal by consent, for a whole plan year
+  kCancel,          // cancellation with refund
+  kPlanRead,        // plans and drug lists
+  kRollImport,      // roll import upload
 };
 inline constexpr int kActionCount = int(Action::kRollImport) + 1;
 std::string_view action_name(Action a);

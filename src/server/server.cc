@@ -19,11 +19,11 @@ namespace huibao::server {
 
 const char* route_name(RouteId r) {
   static constexpr const char* kNames[kRouteCount] = {
-      "healthz",         "readyz",          "metrics",        "openapi",
-      "person.get",      "presettlement",   "settlement",     "settlement.get",
-      "reversal",        "accident.post",   "accident.get",   "enrolment.add",
-      "enrolment.renew", "enrolment.cancel", "plans.get",     "drug_lists.get",
-      "roll.import",     "transaction",     "other"};
+      "healthz",         "readyz",           "metrics",      "openapi",
+      "person.get",      "presettlement",    "settlement",   "settlement.get",
+      "reversal",        "accident.post",    "accident.get", "enrolment.add",
+      "enrolment.renew", "enrolment.cancel", "plans.get",    "drug_lists.get",
+      "roll.import",     "transaction",      "other"};
   return kNames[r];
 }
 
@@ -43,8 +43,8 @@ std::optional<ApiError> parse_object(std::string_view body,
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return api_error(ApiCode::kUnknownField, "unknown field '" + key.substr(0, 64) +
-                                                   "': this endpoint takes " + list);
+      return api_error(ApiCode::kUnknownField,
+                       "unknown field '" + key.substr(0, 64) + "': this endpoint takes " + list);
     }
   }
   return std::nullopt;
@@ -131,8 +131,9 @@ std::string plan_listing(const Plan& p) {
   j["region_admdvs"] = p.region_admdvs;
   Json layers = Json::array();
   for (const Layer& l : p.layers) {
-    layers.push_back(
-        {{"id", l.id}, {"name", l.name}, {"payer", l.payer == Payer::kHospital ? "hospital" : "fund"}});
+    layers.push_back({{"id", l.id},
+                      {"name", l.name},
+                      {"payer", l.payer == Payer::kHospital ? "hospital" : "fund"}});
   }
   j["layers"] = std::move(layers);
   Json products = Json::array();
@@ -295,8 +296,7 @@ Status ApiServer::run() {
 void ApiServer::stop() {
   Impl& m = *impl_;
   if (m.draining.exchange(true)) return;
-  m.log("info", "shutting down: no new connections; finishing requests in flight",
-        Json::object());
+  m.log("info", "shutting down: no new connections; finishing requests in flight", Json::object());
   m.http.stop();
 }
 
@@ -320,8 +320,7 @@ void ApiServer::Impl::log(std::string_view level, std::string_view msg, const Js
   j["level"] = level;
   j["msg"] = msg;
   for (const auto& [k, v] : fields.items()) j[k] = v;
-  const std::string line =
-      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard lock(log_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
@@ -356,11 +355,10 @@ namespace {
 
 std::string request_id_of(const httplib::Request& req, uint64_t n) {
   std::string id = req.get_header_value("X-Request-Id");
-  const bool usable = !id.empty() && id.size() <= 64 &&
-                      std::all_of(id.begin(), id.end(), [](char ch) {
-                        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
-                               ch == '_' || ch == '.';
-                      });
+  const bool usable =
+      !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+      });
   if (usable) return id;
   char buf[32];
   std::snprintf(buf, sizeof buf, "hb-%llx", (unsigned long long)n);
@@ -385,12 +383,11 @@ httplib::Server::Handler ApiServer::Impl::wrap(RouteId route, bool authenticated
     Call c(req, res, request_id_of(req, ++request_counter));
     res.set_header("X-Request-Id", c.request_id);
     [&] {
-      const size_t limit =
-          route == kRollImport ? config.max_upload_bytes : config.max_body_bytes;
+      const size_t limit = route == kRollImport ? config.max_upload_bytes : config.max_body_bytes;
       if (req.body.size() > limit)
-        return reply_error(c, api_error(ApiCode::kPayloadTooLarge,
-                                        "the body is larger than " + std::to_string(limit) +
-                                            " bytes"));
+        return reply_error(
+            c, api_error(ApiCode::kPayloadTooLarge,
+                         "the body is larger than " + std::to_string(limit) + " bytes"));
       if (authenticated) {
         const std::string token = bearer_token(req);
         if (token.empty())
@@ -407,14 +404,15 @@ httplib::Server::Handler ApiServer::Impl::wrap(RouteId route, bool authenticated
           case KeyCache::Verdict::kRevoked:
             return reply_error(c, api_error(ApiCode::kUnauthorized, "this API key was revoked"));
           default:
-            return reply_error(c, api_error(ApiCode::kUnauthorized, "unknown or malformed API key"));
+            return reply_error(c,
+                               api_error(ApiCode::kUnauthorized, "unknown or malformed API key"));
         }
         double retry_s = 0;
         if (!limiter->admit(c.who.key_id, &retry_s)) {
           res.set_header("Retry-After", std::to_string(int64_t(retry_s) + 1));
-          return reply_error(c, api_error(ApiCode::kRateLimited,
-                                          "too many requests for this key; retry after " +
-                                              std::to_string(int64_t(retry_s) + 1) + " s"));
+          return reply_error(
+              c, api_error(ApiCode::kRateLimited, "too many requests for this key; retry after " +
+                                                      std::to_string(int64_t(retry_s) + 1) + " s"));
         }
         if (auto e = authorize(c, action)) return reply_error(c, *e);
       }
@@ -437,8 +435,7 @@ httplib::Server::Handler ApiServer::Impl::wrap(RouteId route, bool authenticated
                     req.method.size() < 10 ? req.method.c_str() : "?", route_name(route),
                     res.status, seconds * 1e3, c.who.key_id.c_str(),
                     c.who.key_id.empty() ? "" : std::string(role_name(c.who.role)).c_str(),
-                    Json(c.who.org_code).dump().c_str(),
-                    c.error_code.c_str());
+                    Json(c.who.org_code).dump().c_str(), c.error_code.c_str());
       std::lock_guard lock(log_mu);
       std::fputs(line, stderr);
     }
@@ -461,8 +458,8 @@ void ApiServer::Impl::h_readyz(Call& c) {
       checks["store"] = "unreachable: " + v.status().to_string();
     } else if (*v != want) {
       ready = false;
-      checks["store"] = "schema version " + std::to_string(*v) + ", this build needs " +
-                        std::to_string(want);
+      checks["store"] =
+          "schema version " + std::to_string(*v) + ", this build needs " + std::to_string(want);
     } else {
       checks["store"] = "ok, schema version " + std::to_string(*v);
     }
@@ -508,10 +505,10 @@ void ApiServer::Impl::routes() {
          wrap(kReverse, true, Action::kReverse, [this](Call& c) { h_reverse(c); }));
   s.Post(v1 + "/accident-cases", wrap(kAccidentPost, true, Action::kAccidentSubmit,
                                       [this](Call& c) { h_accident_post(c); }));
-  s.Get(v1 + "/accident-cases/([^/]+)", wrap(kAccidentGet, true, Action::kAccidentRead,
-                                             [this](Call& c) { h_accident_get(c); }));
-  s.Post(v1 + "/enrollments", wrap(kEnrolPost, true, Action::kEnrol,
-                                   [this](Call& c) { h_enrol(c); }));
+  s.Get(v1 + "/accident-cases/([^/]+)",
+        wrap(kAccidentGet, true, Action::kAccidentRead, [this](Call& c) { h_accident_get(c); }));
+  s.Post(v1 + "/enrollments",
+         wrap(kEnrolPost, true, Action::kEnrol, [this](Call& c) { h_enrol(c); }));
   s.Post(v1 + "/enrollments/renewals",
          wrap(kRenewPost, true, Action::kRenew, [this](Call& c) { h_renew(c); }));
   s.Post(v1 + "/enrollments/cancellations",
@@ -540,10 +537,10 @@ void ApiServer::Impl::routes() {
       return httplib::Server::HandlerResponse::Unhandled;
     res.status = 413;
     res.set_header("Connection", "close");
-    res.set_content(error_body(api_error(ApiCode::kPayloadTooLarge,
-                                         "the body is larger than " + std::to_string(limit) +
-                                             " bytes")),
-                    "application/json; charset=utf-8");
+    res.set_content(
+        error_body(api_error(ApiCode::kPayloadTooLarge,
+                             "the body is larger than " + std::to_string(limit) + " bytes")),
+        "application/json; charset=utf-8");
     metrics->observe(kOther, 413, 0);
     return httplib::Server::HandlerResponse::Handled;
   });
@@ -551,54 +548,60 @@ void ApiServer::Impl::routes() {
   // over the payload limit) gets the same JSON error shape.
   s.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ApiError e;
-    switch (res.status) {
-      case 404: {
-        static const char* kKnown[] = {"/healthz", "/readyz", "/metrics", "/openapi.json",
-                                       "/api/v1/presettlements", "/api/v1/settlements",
-                                       "/api/v1/accident-cases", "/api/v1/enrollments",
-                                       "/api/v1/plans", "/api/v1/roll/imports",
-                                       "/api/v1/transactions"};
-        bool known = false;
-        for (const char* k : kKnown) known = known || req.path == k;
-        e = known ? api_error(ApiCode::kMethodNotAllowed,
-                              req.method + " is not accepted here; see /openapi.json")
-                  : api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
-        res.status = e.http;
-        metrics->observe(kOther, e.http, 0);
-        break;
-      }
-      case 413:
-        e = api_error(ApiCode::kPayloadTooLarge, "the body is too large");
-        metrics->observe(kOther, 413, 0);
-        break;
-      default:
-        e = res.status >= 500
-                ? api_error(ApiCode::kInternal, "the server failed; the error is logged")
-                : api_error(ApiCode::kBadRequest, "the request could not be read as HTTP/1.1");
-        e.http = res.status;
-        metrics->observe(kOther, res.status, 0);
-        break;
-    }
-    res.set_content(error_body(e), "application/json; charset=utf-8");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  s.set_exception_handler([this](const httplib::Request&, httplib::Response& res,
-                                 std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    log("error", "handler failed", {{"error", what}});
-    res.status = 500;
-    res.set_content(
-        error_body(api_error(ApiCode::kInternal, "the server failed; the error is logged")),
-        "application/json; charset=utf-8");
-  });
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ApiError e;
+        switch (res.status) {
+          case 404: {
+            static const char* kKnown[] = {"/healthz",
+                                           "/readyz",
+                                           "/metrics",
+                                           "/openapi.json",
+                                           "/api/v1/presettlements",
+                                           "/api/v1/settlements",
+                                           "/api/v1/accident-cases",
+                                           "/api/v1/enrollments",
+                                           "/api/v1/plans",
+                                           "/api/v1/roll/imports",
+                                           "/api/v1/transactions"};
+            bool known = false;
+            for (const char* k : kKnown) known = known || req.path == k;
+            e = known ? api_error(ApiCode::kMethodNotAllowed,
+                                  req.method + " is not accepted here; see /openapi.json")
+                      : api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
+            res.status = e.http;
+            metrics->observe(kOther, e.http, 0);
+            break;
+          }
+          case 413:
+            e = api_error(ApiCode::kPayloadTooLarge, "the body is too large");
+            metrics->observe(kOther, 413, 0);
+            break;
+          default:
+            e = res.status >= 500
+                    ? api_error(ApiCode::kInternal, "the server failed; the error is logged")
+                    : api_error(ApiCode::kBadRequest, "the request could not be read as HTTP/1.1");
+            e.http = res.status;
+            metrics->observe(kOther, res.status, 0);
+            break;
+        }
+        res.set_content(error_body(e), "application/json; charset=utf-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  s.set_exception_handler(
+      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& ex) {
+          what = ex.what();
+        } catch (...) {
+        }
+        log("error", "handler failed", {{"error", what}});
+        res.status = 500;
+        res.set_content(
+            error_body(api_error(ApiCode::kInternal, "the server failed; the error is logged")),
+            "application/json; charset=utf-8");
+      });
 }
 
 }  // namespace huibao::server

@@ -84,8 +84,8 @@ struct Out {
 struct PlanInfo {
   const OnlinePlan* plan;
   std::vector<std::pair<std::string, std::string>> layer_names;  // id, name
-  std::string listing_json;                                       // GET /plans item
-  std::string drug_lists_json;                                    // GET /plans/{id}/drug-lists
+  std::string listing_json;                                      // GET /plans item
+  std::string drug_lists_json;                                   // GET /plans/{id}/drug-lists
 };
 
 struct ApiServer::Impl {
@@ -137,8 +137,7 @@ struct ApiServer::Impl {
   std::string settlement_output(const OnlineOutcome& o, bool masked);
 
   // Operations (handlers_admin.cc).
-  Out op_person(Call& c, std::string_view psn_no, std::string_view on,
-                std::string_view plan_id);
+  Out op_person(Call& c, std::string_view psn_no, std::string_view on, std::string_view plan_id);
   void h_person(Call& c);
   void h_enrol(Call& c);
   void h_renew(Call& c);
