@@ -5,6 +5,8 @@
 // path (reads of stored settlements write their audit row).
 #include <string>
 
+#include <simdjson.h>
+
 #include "server/claim_check.h"
 #include "server/server_internal.h"
 #include "service/audit.h"
@@ -14,6 +16,11 @@ namespace huibao::server {
 namespace {
 
 const char* kJson = "application/json; charset=utf-8";
+
+simdjson::ondemand::parser& result_parser() {
+  thread_local simdjson::ondemand::parser parser;
+  return parser;
+}
 
 bool query_flag(const httplib::Request& req, const char* name, bool fallback,
                 std::optional<ApiError>* error) {
@@ -44,7 +51,86 @@ ApiError refusal_error(const OnlineOutcome& o) {
 
 }  // namespace
 
+namespace {
+
+// The answer built around the stored result's bytes, without re-encoding it:
+// the hot path of every settlement. Only the layers are read (simdjson).
+bool fast_output(const OnlineOutcome& o, const PlanInfo* info, std::string* out) {
+  if (o.result_json.find("\"explain\"") != std::string::npos) return false;
+  simdjson::padded_string padded(o.result_json);
+  simdjson::ondemand::parser& parser = result_parser();
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (parser.iterate(padded).get(doc) || doc.get_object().get(obj)) return false;
+  std::string_view setl_id_raw;
+  std::vector<std::pair<std::string_view, std::string_view>> layers;  // id, raw amount
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return false;
+    if (key == "setl_id") {
+      if (field.value().raw_json_token().get(setl_id_raw)) return false;
+    } else if (key == "layers") {
+      simdjson::ondemand::object lo;
+      if (field.value().get_object().get(lo)) return false;
+      for (auto l : lo) {
+        std::string_view id, amount;
+        if (l.unescaped_key().get(id) || l.value().raw_json_token().get(amount)) return false;
+        layers.emplace_back(id, amount);
+      }
+    }
+  }
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.remove_suffix(1);
+    return s;
+  };
+  out->reserve(o.result_json.size() * 2 + 256);
+  *out += "{\"setl_id\":";
+  *out += setl_id_raw.empty() ? std::string_view("null") : trim(setl_id_raw);
+  *out += ",\"plan_id\":";
+  *out += Json(o.plan_id).dump();
+  *out += o.replayed ? ",\"replayed\":true" : ",\"replayed\":false";
+  *out += ",\"setlinfo\":";
+  *out += o.result_json;
+  *out += ",\"setldetail\":[";
+  bool first = true;
+  auto push = [&](std::string_view id, std::string_view name, std::string_view amount) {
+    if (!first) *out += ',';
+    first = false;
+    *out += "{\"fund_pay_type\":";
+    *out += Json(std::string(id)).dump();
+    *out += ",\"fund_pay_type_name\":";
+    *out += Json(std::string(name)).dump();
+    *out += ",\"fund_payamt\":";
+    *out += trim(amount);
+    *out += '}';
+  };
+  std::vector<bool> named(layers.size(), false);
+  if (info != nullptr) {
+    for (const auto& [id, name] : info->layer_names) {
+      for (size_t i = 0; i < layers.size(); ++i) {
+        if (layers[i].first == id) {
+          push(id, name, layers[i].second);
+          named[i] = true;
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (!named[i]) push(layers[i].first, layers[i].first, layers[i].second);
+  }
+  *out += "],\"explain\":";
+  *out += o.explanation_json.empty() ? std::string("[]") : o.explanation_json;
+  *out += '}';
+  return true;
+}
+
+}  // namespace
+
 std::string ApiServer::Impl::settlement_output(const OnlineOutcome& o, bool masked) {
+  if (!masked) {
+    std::string out;
+    if (fast_output(o, plan_info(o.plan_id), &out)) return out;
+  }
   Json result = Json::parse(o.result_json, nullptr, false);
   if (result.is_discarded() || !result.is_object()) result = Json::object();
   Json explain = Json::array();
