@@ -599,6 +599,34 @@ TEST_P(RollLoadTest, CategorySpansEndAndBeginAgain) {
   EXPECT_EQ(on("2024-12-31"), dibao);
 }
 
+// A plan version is its text and the files it names: the drug list is stored
+// with the version, and a changed drug list under the same text is a new one.
+TEST_P(SettleServiceTest, APlanVersionKeepsItsDrugListAndAChangedListIsANewVersion) {
+  ASSERT_FALSE(plan_.files.empty());
+  const Plan::File& drugs = plan_.files[0];
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM plan_version_files WHERE version = 1"), 1);
+  {
+    Result<Stmt*> st = db_->prepare("SELECT file_name, content FROM plan_version_files");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(*(*st)->step());
+    EXPECT_EQ((*st)->column_text(0), drugs.name);
+    EXPECT_EQ((*st)->column_text(1), drugs.content);
+    (*st)->reset();
+  }
+  // The same text beside a drug list with one more code.
+  const fs::path copy = dir_ / "plan";
+  fs::create_directories(copy);
+  spit(copy / "plan.toml", plan_text_);
+  spit(copy / drugs.name, drugs.content + std::string(20, '9') + ",2024-01-01,\n");
+  Result<Plan> changed = load_plan((copy / "plan.toml").string());
+  ASSERT_TRUE(changed.ok()) << changed.status().to_string();
+  Result<int> v2 = register_plan_version(*db_, *changed, plan_text_, "test");
+  ASSERT_TRUE(v2.ok()) << v2.status().to_string();
+  EXPECT_EQ(*v2, 2);
+  EXPECT_EQ(*register_plan_version(*db_, plan_, plan_text_, "test"), 1);
+  EXPECT_NE(plan_content_hash(*changed, plan_text_), plan_content_hash(plan_, plan_text_));
+}
+
 // Online settlement (service/online_settle.h): one claim at a time from many
 // threads, gathered into group commits.
 class OnlineSettleTest : public SettleServiceTest {

@@ -200,8 +200,16 @@ class GroupWriters {
 
 }  // namespace
 
-std::string plan_content_hash(std::string_view plan_text) {
-  return sha256_hex(plan_text);
+std::string plan_content_hash(const Plan& plan, std::string_view plan_text) {
+  if (plan.files.empty()) return sha256_hex(plan_text);
+  std::string all(plan_text);
+  for (const Plan::File& f : plan.files) {
+    all += '\0';
+    all += f.name;
+    all += '\0';
+    all += f.content;
+  }
+  return sha256_hex(all);
 }
 
 std::string claim_request_hash(std::string_view line) {
@@ -262,7 +270,7 @@ Status decode_year_state(const Plan& plan, std::string_view text, YearState* s) 
 
 Result<int> register_plan_version(Db& db, const Plan& plan, std::string_view plan_text,
                                   std::string_view actor) {
-  const std::string hash = sha256_hex(plan_text);
+  const std::string hash = plan_content_hash(plan, plan_text);
   const std::string now = store::utc_timestamp_now();
   Tx tx(db);
   if (!tx.ok()) return tx.status();
@@ -320,6 +328,13 @@ Result<int> register_plan_version(Db& db, const Plan& plan, std::string_view pla
                      date_to_string(plan.period_end), plan_text, hash, now, actor);
       !s.ok())
     return s;
+  for (const Plan::File& f : plan.files) {
+    if (Status s = run("INSERT INTO plan_version_files (plan_id, version, file_name, content, "
+                       "content_hash) VALUES (?, ?, ?, ?, ?)",
+                       plan.id, version, f.name, f.content, sha256_hex(f.content));
+        !s.ok())
+      return s;
+  }
   for (const Product& p : plan.products) {
     if (Status s =
             run("INSERT INTO products (plan_id, product, name, kind, premium_fen) VALUES "
