@@ -18,7 +18,7 @@
 //   readers = 4                 # connections for lookups, enrolment, imports
 //   max_group = 512             # settlements per group commit at most
 //   [[plans]]
-//   file = "plans/shandong-2024-huiminbao.toml"
+//   file = "plans/city-2024.toml"
 #pragma once
 #include <string>
 #include <vector>
