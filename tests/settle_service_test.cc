@@ -851,6 +851,48 @@ TEST_P(OnlineSettleTest, PresettleRetryConflictReversalAndBenefits) {
   EXPECT_EQ(settler->settle("", line, false, "desk").status().code(), Code::kUnavailable);
 }
 
+// Two plans of one region and year: a claim refused before its date is
+// looked at is answered as such; a settleable one must name its plan.
+TEST_P(OnlineSettleTest, RoutingAmongPlansOfOneRegionAndYear) {
+  std::string twin_text = plan_text_;
+  const std::string id_line = "id = \"" + plan_.id + "\"";
+  twin_text.replace(twin_text.find(id_line), id_line.size(), "id = \"twin\"");
+  const fs::path plans = fs::path(HUIBAO_SOURCE_DIR) / "plans";
+  Result<Plan> twin = load_plan_from_string(twin_text, "twin.toml", plans.string());
+  ASSERT_TRUE(twin.ok()) << twin.status().to_string();
+  OnlineOptions o;
+  o.url = url_;
+  std::vector<OnlinePlan> served;
+  served.push_back({plan_text_, plan_});
+  served.push_back({twin_text, *twin});
+  Result<std::unique_ptr<OnlineSettler>> settler = OnlineSettler::open(o, std::move(served));
+  ASSERT_TRUE(settler.ok()) << settler.status().to_string();
+  std::string line;
+  for (const std::string& l : unique_lines_in_claim_order()) {
+    Result<OnlineOutcome> pre = (*settler)->presettle(plan_.id, l, false);
+    ASSERT_TRUE(pre.ok());
+    if (pre->code == Code::kOk && l.find("\"begndate\":\"") != std::string::npos) {
+      line = l;
+      break;
+    }
+  }
+  ASSERT_FALSE(line.empty());
+  Result<OnlineOutcome> ambiguous = (*settler)->settle("", line, false, "desk");
+  EXPECT_EQ(ambiguous.status().code(), Code::kMalformedRecord);
+  EXPECT_NE(ambiguous.status().message().find("name the plan_id"), std::string::npos);
+  std::string bad_date = line;
+  const size_t at = bad_date.find("\"begndate\":\"") + 12;
+  bad_date.replace(at, 10, "2024-02-30");
+  Result<OnlineOutcome> dated = (*settler)->settle("", bad_date, false, "desk");
+  ASSERT_TRUE(dated.ok());
+  EXPECT_EQ(dated->code, Code::kInvalidDates) << dated->message;
+  Result<OnlineOutcome> named = (*settler)->settle("twin", line, false, "desk");
+  ASSERT_TRUE(named.ok());
+  EXPECT_TRUE(named->committed);
+  EXPECT_EQ(named->plan_id, "twin");
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, OnlineSettleTest,
                          ::testing::Values(Engine::kSqlite, Engine::kPostgres),
                          [](const auto& i) { return store::engine_name(i.param); });

@@ -207,7 +207,10 @@ struct OnlineSettler::Impl {
       if (Status l = load_roll(db, s->p.plan, &roll, first.rs.psn_no(r)); !l.ok()) return l;
       Parsed p;
       parse_claim(s->p.plan, roll, first.rs.raw_line(0), &p);
-      if (p.r().code != Code::kOutsidePlanYear) covering.push_back(s);
+      const Code c = p.r().code;
+      // Refused before the plan year is looked at: the same under any plan.
+      if (c != Code::kOk && c < Code::kOutsidePlanYear) return s;
+      if (c != Code::kOutsidePlanYear) covering.push_back(s);
     }
     if (covering.empty()) return region[0];  // outside_plan_year
     if (covering.size() > 1)
