@@ -357,12 +357,7 @@ struct OnlineSettler::Impl {
     if (!write) return Status::Ok();
 
     const std::string now = store::utc_timestamp_now();
-    static constexpr std::string_view kSetlCols[] = {
-        "setl_id",         "kind",           "psn_no",         "plan_id",
-        "plan_version",    "plan_year",      "claim_kind",     "med_type",
-        "fixmedins_code",  "admission_date", "discharge_date", "request_hash",
-        "request_json",    "result_json",    "medfee_sumamt",  "inscp_scp_amt",
-        "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at"};
+    static constexpr auto& kSetlCols = kSettlementColumns;
     Rows setl(int(std::size(kSetlCols)));
     setl.add_text(setl_id);
     setl.add_text("settle");
@@ -441,26 +436,10 @@ struct OnlineSettler::Impl {
       (*st)->bind_text(11, setl_id);
       if (Result<int64_t> n = (*st)->execute(); !n.ok()) return n.status();
     }
-    {
-      Result<Stmt*> st = db.prepare(
-          state_version > 0
-              ? "UPDATE accumulators SET state = ?, settlements = ?, updated_at = ?, version = "
-                "version + 1 WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?"
-              : "INSERT INTO accumulators (state, settlements, updated_at, psn_no, plan_id, "
-                "year, version) VALUES (?, ?, ?, ?, ?, ?, 1)");
-      if (!st.ok()) return st.status();
-      (*st)->bind_text(1, encode_year_state(plan, state));
-      (*st)->bind_int64(2, settled_before + 1);
-      (*st)->bind_text(3, now);
-      (*st)->bind_text(4, psn);
-      (*st)->bind_text(5, plan.id);
-      (*st)->bind_int64(6, sp.year);
-      if (state_version > 0) (*st)->bind_int64(7, state_version);
-      Result<int64_t> n = (*st)->execute();
-      if (!n.ok()) return n.status();
-      if (*n != 1)
-        return Status(Code::kStoreBusy, psn + "'s year state was changed by another writer");
-    }
+    if (Status s =
+            write_year_state(db, plan, psn, sp.year, state, settled_before + 1, state_version, now);
+        !s.ok())
+      return s;
     out->committed = true;
     return Status::Ok();
   }

@@ -309,27 +309,12 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) return s;
   if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
     return s;
-  {
-    // The row is locked (or the database is) since it was read: the version
-    // check only guards against a writer that ignores the lock.
-    Result<Stmt*> st = db.prepare(
-        state_version > 0
-            ? "UPDATE accumulators SET state = ?, settlements = ?, updated_at = ?, version = "
-              "version + 1 WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?"
-            : "INSERT INTO accumulators (state, settlements, updated_at, psn_no, plan_id, year, "
-              "version) VALUES (?, ?, ?, ?, ?, ?, 1)");
-    if (!st.ok()) return st.status();
-    (*st)->bind_text(1, encode_year_state(plan, state));
-    (*st)->bind_int64(2, int64_t(remaining.size()));
-    (*st)->bind_text(3, now);
-    (*st)->bind_text(4, report.psn_no);
-    (*st)->bind_text(5, plan.id);
-    (*st)->bind_int64(6, year);
-    if (state_version > 0) (*st)->bind_int64(7, state_version);
-    Result<int64_t> n = (*st)->execute();
-    if (!n.ok()) return n.status();
-    if (*n != 1) return Status(Code::kStoreBusy, "the year state changed during the reversal");
-  }
+  // The row is locked (or the database is) since it was read: the version
+  // check only guards against a writer that ignores the lock.
+  if (Status s = write_year_state(db, plan, report.psn_no, year, state, int64_t(remaining.size()),
+                                  state_version, now);
+      !s.ok())
+    return s;
   {
     Result<int64_t> seq = store::allocate_ids(db, "audit_log", 1);
     if (!seq.ok()) return seq.status();

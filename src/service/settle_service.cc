@@ -268,6 +268,31 @@ Status decode_year_state(const Plan& plan, std::string_view text, YearState* s) 
   }
 }
 
+Status write_year_state(Db& db, const Plan& plan, std::string_view psn_no, int year,
+                        const YearState& state, int64_t settlements, int64_t version_read,
+                        std::string_view now) {
+  Result<Stmt*> st = db.prepare(
+      version_read > 0
+          ? "UPDATE accumulators SET state = ?, settlements = ?, updated_at = ?, version = "
+            "version + 1 WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?"
+          : "INSERT INTO accumulators (state, settlements, updated_at, psn_no, plan_id, year, "
+            "version) VALUES (?, ?, ?, ?, ?, ?, 1)");
+  if (!st.ok()) return st.status();
+  (*st)->bind_text(1, encode_year_state(plan, state));
+  (*st)->bind_int64(2, settlements);
+  (*st)->bind_text(3, now);
+  (*st)->bind_text(4, psn_no);
+  (*st)->bind_text(5, plan.id);
+  (*st)->bind_int64(6, year);
+  if (version_read > 0) (*st)->bind_int64(7, version_read);
+  Result<int64_t> n = (*st)->execute();
+  if (!n.ok()) return n.status();
+  if (*n != 1)
+    return Status(Code::kStoreBusy,
+                  std::string(psn_no) + "'s year state was changed by another writer");
+  return Status::Ok();
+}
+
 Result<int> register_plan_version(Db& db, const Plan& plan, std::string_view plan_text,
                                   std::string_view actor) {
   const std::string hash = plan_content_hash(plan, plan_text);
@@ -466,12 +491,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
 
   // Store persons in groups, one transaction per group.
   auto t1 = Clock::now();
-  static constexpr std::string_view kSetlCols[] = {
-      "setl_id",         "kind",           "psn_no",         "plan_id",
-      "plan_version",    "plan_year",      "claim_kind",     "med_type",
-      "fixmedins_code",  "admission_date", "discharge_date", "request_hash",
-      "request_json",    "result_json",    "medfee_sumamt",  "inscp_scp_amt",
-      "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at"};
+  static constexpr auto& kSetlCols = kSettlementColumns;
   static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
   static constexpr std::string_view kStateCols[] = {"psn_no",      "plan_id", "year",      "state",
                                                     "settlements", "version", "updated_at"};
