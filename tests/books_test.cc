@@ -626,6 +626,10 @@ TEST_P(BooksTest, PlanATransfersCarryOverAndLossSharing) {
   const Json s = report(ReportKind::kSettlements, q);
   EXPECT_EQ(one(s, "by_region", {{"region", "370200"}})["accident"], 1);
   EXPECT_EQ(one(s, "by_region", {{"region", "370200"}})["layer_accident"], "1000.00");
+  Result<std::string> chart = chart_svg(ChartKind::kLossRatio, l.dump(), "fupin_medical");
+  ASSERT_TRUE(chart.ok());
+  EXPECT_NE(chart->find("100% 上限 ceiling"), std::string::npos);
+  EXPECT_NE(chart->find("医疗商业补充保险"), std::string::npos);
   // The next year's books exist only through the carry-over.
   q.year = 2021;
   EXPECT_EQ(report(ReportKind::kReconcile, q)["status"], "ok");
@@ -770,7 +774,8 @@ TEST_P(BooksTest, WritersAndCharts) {
   Result<std::string> hist = chart_svg(ChartKind::kReimbursement, *s);
   ASSERT_TRUE(hist.ok());
   EXPECT_NE(hist->find("<svg"), std::string::npos);
-  EXPECT_NE(hist->find("90% 目标"), std::string::npos);
+  // Plan B states no reimbursement target: the 2020 plan's 90 % is drawn as a reference.
+  EXPECT_NE(hist->find("90% 参考 reference"), std::string::npos);
   Result<std::string> loss = report_json(*db_, ReportKind::kLossRatio, {});
   Result<std::string> lsvg = chart_svg(ChartKind::kLossRatio, *loss);
   ASSERT_TRUE(lsvg.ok());

@@ -68,12 +68,14 @@ struct Bar {
   double value;       // in the chart's unit
   std::string shown;  // the figure written above it
   std::string fill;
+  bool total = false;  // the province: outlined, its label bold
 };
 
+// A horizontal line across the bars (a floor, a ceiling, a target).
 struct Reference {
-  bool on = false;
-  double value = 0;  // horizontal line at this value
+  double value = 0;
   std::string label;
+  std::string colour = "#c0392b";
 };
 
 constexpr const char* kGood = "#2e8b57";
@@ -92,18 +94,20 @@ std::string header(int w, int h, std::string_view title, std::string_view subtit
   return o;
 }
 
-// Vertical bars with a y axis (unit: "%" or ""), an optional horizontal
-// reference line, and an optional vertical marker before bar `marker_at`.
+// Vertical bars with a y axis (unit: "%" or ""), horizontal reference
+// lines, an optional vertical marker before bar `marker_at`, and a legend.
 std::string bar_chart(std::string_view title, std::string_view subtitle,
-                      const std::vector<Bar>& bars, const Reference& ref, const char* unit,
-                      int marker_at = -1, std::string_view marker_label = "") {
-  const int left = 70, right = ref.on ? 130 : 30, top = 70, bottom = 70;
+                      const std::vector<Bar>& bars, const std::vector<Reference>& refs,
+                      const char* unit, std::string_view legend, int marker_at = -1,
+                      std::string_view marker_label = "") {
+  const int left = 70, right = refs.empty() ? 30 : 190, top = 70, bottom = 70;
   const int slot = bars.size() > 12 ? 52 : 72;
   const int w = std::max(640, left + right + int(bars.size()) * slot);
   const int h = 440;
   const double plot_h = h - top - bottom;
-  double max = ref.on ? ref.value : 0;
-  for (const Bar& b : bars) max = std::max(max, b.value);
+  double max = 0;
+  for (const Reference& r : refs) max = std::max(max, r.value);
+  for (const Bar& b : bars) max = std::max(max, std::isnan(b.value) ? 0 : b.value);
   // A round top: 10 % steps for percentages, 1-2-5 steps for counts.
   double step = 10;
   if (std::string_view(unit) != "%") {
@@ -132,21 +136,25 @@ std::string bar_chart(std::string_view title, std::string_view subtitle,
     const double bw = slot_w * 0.7;
     const double v = std::isnan(b.value) ? 0 : b.value;
     o += "<rect x=\"" + num(x) + "\" y=\"" + num(y(v)) + "\" width=\"" + num(bw) + "\" height=\"" +
-         num(y(0) - y(v)) + "\" fill=\"" + b.fill + "\"><title>" + esc(b.label + " " + b.shown) +
-         "</title></rect>\n";
+         num(y(0) - y(v)) + "\" fill=\"" + b.fill + "\"" +
+         (b.total ? " stroke=\"#222\" stroke-width=\"2\"" : "") + "><title>" +
+         esc(b.label + " " + b.shown) + "</title></rect>\n";
     o += "<text x=\"" + num(x + bw / 2) + "\" y=\"" + num(y(v) - 5) +
          "\" text-anchor=\"middle\" font-size=\"10\">" + esc(b.shown) + "</text>\n";
-    o += "<text x=\"" + num(x + bw / 2) + "\" y=\"" + num(y(0) + 18) +
-         "\" text-anchor=\"middle\">" + esc(b.label) + "</text>\n";
+    o += "<text x=\"" + num(x + bw / 2) + "\" y=\"" + num(y(0) + 18) + "\" text-anchor=\"middle\"" +
+         (b.total ? " font-weight=\"bold\"" : "") + ">" + esc(b.label) + "</text>\n";
   }
-  if (ref.on) {
+  for (const Reference& ref : refs) {
     o += "<line x1=\"" + std::to_string(left) + "\" x2=\"" + std::to_string(w - right) +
-         "\" y1=\"" + num(y(ref.value)) + "\" y2=\"" + num(y(ref.value)) +
-         "\" stroke=\"#c0392b\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n";
+         "\" y1=\"" + num(y(ref.value)) + "\" y2=\"" + num(y(ref.value)) + "\" stroke=\"" +
+         ref.colour + "\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n";
     // The label in the right margin, beside the line's end.
     o += "<text x=\"" + std::to_string(w - right + 6) + "\" y=\"" + num(y(ref.value) + 4) +
-         "\" fill=\"#c0392b\" font-weight=\"bold\">" + esc(ref.label) + "</text>\n";
+         "\" fill=\"" + ref.colour + "\" font-weight=\"bold\">" + esc(ref.label) + "</text>\n";
   }
+  if (!legend.empty())
+    o += "<text x=\"" + std::to_string(left) + "\" y=\"" + std::to_string(h - 20) +
+         "\" fill=\"#555\">" + esc(legend) + "</text>\n";
   if (marker_at >= 0) {
     const double x = left + slot_w * marker_at;
     o += "<line x1=\"" + num(x) + "\" x2=\"" + num(x) + "\" y1=\"" + std::to_string(top) +
@@ -177,38 +185,54 @@ std::vector<const Json*> rows_of_product(const Json& table, std::string_view pro
   return out;
 }
 
-Result<std::string> per_city_chart(const Json& r, const char* table_name, const char* value_key,
-                                   const std::string& reference, std::string_view product,
-                                   std::string_view title, std::string_view ref_label) {
-  const Json* table = table_of(r, table_name);
-  if (table == nullptr)
-    return Status(Code::kIoError, "the report has no " + std::string(table_name));
+// Bars by city (the province last) for one product, coloured by whether
+// they reach `goal` (the floor or the target; none: neutral), with the
+// reference lines.
+Result<std::string> per_city_chart(const Json& r, const char* value_key, std::string_view product,
+                                   std::string_view title, const std::string& goal,
+                                   std::vector<Reference> refs, std::string_view legend) {
+  const Json* table = table_of(r, "by_region");
+  if (table == nullptr) return Status(Code::kIoError, "the report has no by_region table");
   std::string chosen;
   std::vector<Bar> bars;
-  const double ref = value_of(Json(reference));
+  const double g = value_of(Json(goal));
   for (const Json* row : rows_of_product(*table, product, &chosen)) {
     const double v = value_of((*row)[value_key]);
     if (std::isnan(v)) continue;
     const std::string region = text_of(*row, "region");
     std::string label = text_of(*row, "region_name");
     if (label.empty()) label = region;
-    const bool good = std::isnan(ref) || v >= ref;
     bars.push_back({label, v, (*row)[value_key].get<std::string>(),
-                    region == kProvince ? kNeutral
-                    : good              ? kGood
-                                        : kShort});
+                    std::isnan(g) ? kNeutral
+                    : v >= g      ? kGood
+                                  : kShort,
+                    region == kProvince});
   }
-  Reference line;
-  if (!std::isnan(ref)) line = {true, ref, reference + " " + std::string(ref_label)};
-  return bar_chart(std::string(title) + " — " + chosen, scope_text(r), bars, line, "%");
+  std::string name = chosen;
+  if (r.contains("products") && r["products"].contains(chosen))
+    name = r["products"][chosen].get<std::string>() + " " + chosen;
+  return bar_chart(std::string(title) + " — " + name, scope_text(r), bars, refs, "%", legend);
+}
+
+// A product's entry in a per-product object of the report ("floors": {"p": "80%"}):
+// the one asked for, else the first.
+std::string per_product(const Json& r, const char* key, std::string_view product) {
+  std::string out;
+  if (!r.contains(key)) return out;
+  for (auto& [p, v] : r[key].items()) {
+    if (out.empty() || p == product) out = v.get<std::string>();
+    if (p == product) break;
+  }
+  return out;
 }
 
 Result<std::string> histogram_chart(const Json& r) {
   const Json* table = table_of(r, "ratio_histogram");
   if (table == nullptr) return Status(Code::kIoError, "the report has no ratio_histogram");
-  const std::string target = r["targets"].contains("reimbursement_ratio")
-                                 ? r["targets"]["reimbursement_ratio"].get<std::string>()
-                                 : std::string("90%");
+  // The plan's target, else the 2020 plan's 90 % as a reference.
+  const bool declared = r["targets"].contains("reimbursement_ratio");
+  const std::string target =
+      declared ? r["targets"]["reimbursement_ratio"].get<std::string>() : std::string("90%");
   const double t = value_of(Json(target));
   // The province's rows (or the one city asked for), of the first plan.
   const std::string region = r["scope"]["region"].is_string()
@@ -237,7 +261,8 @@ Result<std::string> histogram_chart(const Json& r) {
   return bar_chart(
       "报销比分布 Reimbursement ratio of policy-range cost",
       scope_text(r) + " · " + plan + " · 人次 claims by (funds + hospital) / inscp_scp_amt", bars,
-      Reference{}, "", marker, target + " 目标 target");
+      {}, "", "绿 at or above the line · 蓝 below it", marker,
+      target + (declared ? " 目标 target" : " 参考 reference"));
 }
 
 Result<std::string> waterfall_chart(const Json& r) {
@@ -247,11 +272,11 @@ Result<std::string> waterfall_chart(const Json& r) {
   const Json& s = r["settlement"];
   const double total = value_of(s["medfee_sumamt"]);
   struct Step {
-    std::string label, shown, fill;
-    double from, to;
+    std::string label, name, shown, fill;
+    double from, to;  // the bar spans from..to; what is left after it is `from`
   };
   std::vector<Step> steps;
-  steps.push_back({"总费用 cost", s["medfee_sumamt"].get<std::string>(), "#555", 0, total});
+  steps.push_back({"总费用", "cost", s["medfee_sumamt"].get<std::string>(), "#555", 0, total});
   double left = total;
   for (const Json& row : (*table)["rows"]) {
     const double v = value_of(row["amount"]);
@@ -260,13 +285,14 @@ Result<std::string> waterfall_chart(const Json& r) {
     const std::string fill = payer.rfind("insurer", 0) == 0 ? kGood
                              : payer == "hospital"          ? "#8e6bbf"
                                                             : kNeutral;
-    steps.push_back(
-        {text_of(row, "layer"), "-" + row["amount"].get<std::string>(), fill, left - v, left});
+    steps.push_back({text_of(row, "layer"), text_of(row, "layer_name"),
+                     "-" + row["amount"].get<std::string>(), fill, left - v, left});
     left -= v;
   }
-  steps.push_back({"个人负担 person", s["psn_part_amt"].get<std::string>(), kShort, 0, left});
+  steps.push_back(
+      {"个人负担", "the person", s["psn_part_amt"].get<std::string>(), kShort, 0, left});
   const int lft = 80, rgt = 30, top = 70, bottom = 70;
-  const int w = std::max(640, lft + rgt + int(steps.size()) * 90), h = 440;
+  const int w = std::max(640, lft + rgt + int(steps.size()) * 110), h = 460;
   const double plot_h = h - top - bottom;
   const double max = std::max(1.0, total);
   auto y = [&](double v) { return top + plot_h * (1 - v / (max * 1.08)); };
@@ -288,13 +314,16 @@ Result<std::string> waterfall_chart(const Json& r) {
          "\" text-anchor=\"middle\" font-size=\"11\">" + esc(st.shown) + "</text>\n";
     o += "<text x=\"" + num(x + bw / 2) + "\" y=\"" + num(y(0) + 18) +
          "\" text-anchor=\"middle\">" + esc(st.label) + "</text>\n";
-    if (i + 1 < steps.size() && i > 0) {
+    o += "<text x=\"" + num(x + bw / 2) + "\" y=\"" + num(y(0) + 33) +
+         "\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">" + esc(st.name) + "</text>\n";
+    if (i + 1 < steps.size()) {
       // The connector to the next step, at what is left.
-      o += "<line x1=\"" + num(x + bw) + "\" x2=\"" + num(x + slot) + "\" y1=\"" + num(y(st.from)) +
-           "\" y2=\"" + num(y(st.from)) + "\" stroke=\"#999\" stroke-dasharray=\"3 3\"/>\n";
+      const double at = i == 0 ? st.to : st.from;
+      o += "<line x1=\"" + num(x + bw) + "\" x2=\"" + num(x + slot) + "\" y1=\"" + num(y(at)) +
+           "\" y2=\"" + num(y(at)) + "\" stroke=\"#999\" stroke-dasharray=\"3 3\"/>\n";
     }
   }
-  o += "<text x=\"" + std::to_string(lft) + "\" y=\"" + std::to_string(h - 20) +
+  o += "<text x=\"" + std::to_string(lft) + "\" y=\"" + std::to_string(h - 12) +
        "\" fill=\"#555\">元 yuan · 蓝 basic funds · 紫 hospital · 绿 insurer · 橙 the person "
        "pays</text>\n";
   return o + "</svg>\n";
@@ -309,21 +338,26 @@ Result<std::string> chart_svg(ChartKind kind, std::string_view report_json,
     return Status(Code::kIoError, "not a report");
   switch (kind) {
     case ChartKind::kLossRatio: {
-      std::string floor;
-      if (r.contains("floors")) {
-        for (auto& [p, f] : r["floors"].items()) {
-          if (floor.empty() || p == product) floor = f.get<std::string>();
-        }
-      }
-      return per_city_chart(r, "by_region", "loss_ratio", floor, product,
-                            "赔付率 Loss ratio by city", "赔付率下限 floor");
+      const std::string floor = per_product(r, "floors", product);
+      const std::string ceiling = per_product(r, "ceilings", product);
+      std::vector<Reference> refs;
+      if (!floor.empty()) refs.push_back({value_of(Json(floor)), floor + " 赔付率下限 floor"});
+      if (!ceiling.empty())
+        refs.push_back({value_of(Json(ceiling)), ceiling + " 上限 ceiling", "#7f8c8d"});
+      return per_city_chart(r, "loss_ratio", product, "赔付率 Loss ratio by city", floor, refs,
+                            "绿 at or above the floor · 橙 below it · 框 the province");
     }
     case ChartKind::kEnrolmentRate: {
+      // The plan's target (the 2024 notice's 30 %); none, no line.
       const std::string target = r["targets"].contains("enrolment_rate")
                                      ? r["targets"]["enrolment_rate"].get<std::string>()
-                                     : std::string("30%");
-      return per_city_chart(r, "by_region", "rate", target, product,
-                            "投保率 Enrolment rate by city", "目标 target");
+                                     : std::string();
+      std::vector<Reference> refs;
+      if (!target.empty()) refs.push_back({value_of(Json(target)), target + " 目标 target"});
+      return per_city_chart(r, "rate", product, "投保率 Enrolment rate by city", target, refs,
+                            target.empty() ? "投保人数 / 基本医保参保人数"
+                                           : "绿 at or above the target · 橙 below it · 框 the "
+                                             "province");
     }
     case ChartKind::kReimbursement:
       return histogram_chart(r);

@@ -98,7 +98,7 @@ Result<std::string> loss_ratio_report(Db& db, const Scope& s) {
       "are the layers the insurer pays, net of reversals and adjustments.");
   Result<std::map<BookKey, BookDetail>> books = book_details(db, s, s.year);
   if (!books.ok()) return books.status();
-  Json floors = Json::object();
+  Json floors = Json::object(), ceilings = Json::object(), products = Json::object();
   std::vector<Column> cols = {{"plan_id", "方案 plan", ColType::kText},
                               {"product", "险种 product", ColType::kText},
                               {"region", "地区代码 region", ColType::kText},
@@ -171,8 +171,11 @@ Result<std::string> loss_ratio_report(Db& db, const Scope& s) {
   for (const StoredPlan* sp : s.year_plans) {
     for (const Product& prod : sp->plan.products) {
       if (!s.product_selected(prod.id)) continue;
+      products[prod.id] = prod.name;
       if (sp->plan.fund.loss_ratio_floor.ppm > 0)
         floors[prod.id] = rate_to_string(sp->plan.fund.loss_ratio_floor);
+      if (sp->plan.fund.has_ceiling)
+        ceilings[prod.id] = rate_to_string(sp->plan.fund.loss_ratio_ceiling);
       BookDetail province;
       bool any = false;
       for (const auto& [key, d] : *books) {
@@ -184,7 +187,9 @@ Result<std::string> loss_ratio_report(Db& db, const Scope& s) {
       if (any && s.with_province()) write(sp, prod.id, std::string(kProvince), province);
     }
   }
+  r.root()["products"] = products;
   r.root()["floors"] = floors;
+  r.root()["ceilings"] = ceilings;
   return r.dump();
 }
 

@@ -140,6 +140,11 @@ Result<std::string> enrolment_report(Db& db, const Scope& s) {
       targets["enrolment_rate"] = rate_to_string(p->plan.targets.enrolment_rate);
   }
   r.root()["targets"] = targets;
+  Json products = Json::object();
+  for (const StoredPlan* p : s.year_plans) {
+    for (const Product& prod : p->plan.products) products[prod.id] = prod.name;
+  }
+  r.root()["products"] = products;
 
   TableBuilder by_region =
       r.table("by_region", "参保率 Enrolment rate by city",
