@@ -212,7 +212,7 @@ class Poster {
         if (Status s = tx.commit(); !s.ok()) return s;
         break;
       }
-      if (Status s = read_layers(&page); !s.ok()) return s;
+      if (Status s = read_layers(&page, !rowid); !s.ok()) return s;
       if (Status s = write(page); !s.ok()) return s;
       if (Status s = tx.commit(); !s.ok()) return s;
       if (int64_t(page.size()) < o_.page_rows) break;
@@ -231,9 +231,24 @@ class Poster {
     return all;
   }
 
-  // The layers of a page of settlements, looked up by setl_id in key order
-  // (settlement_layers' primary key).
-  Status read_layers(std::vector<Fact>* page) {
+  // The layers of a page of settlements. A page in setl_id order (PostgreSQL's)
+  // reads its key range in one query; otherwise each settlement's are looked
+  // up by key, in key order (SQLite answers those in-process).
+  Status read_layers(std::vector<Fact>* page, bool key_ordered) {
+    if (key_ordered) {
+      std::unordered_map<std::string_view, Fact*> by_id;
+      for (Fact& f : *page) by_id.emplace(f.setl_id, &f);
+      return query_rows(
+          db_,
+          "SELECT setl_id, layer, amount_fen FROM settlement_layers WHERE setl_id "
+          ">= ? AND setl_id <= ?",
+          {std::string_view(page->front().setl_id), std::string_view(page->back().setl_id)},
+          [&](Stmt& s) {
+            auto it = by_id.find(s.column_text(0));
+            if (it == by_id.end()) return;
+            it->second->layers.emplace_back(std::string(s.column_text(1)), s.column_int64(2));
+          });
+    }
     std::vector<Fact*> sorted;
     for (Fact& f : *page) sorted.push_back(&f);
     std::sort(sorted.begin(), sorted.end(),
@@ -296,7 +311,7 @@ class Poster {
           });
       if (!q.ok()) return q;
       if (!page.empty()) {
-        if (Status s = read_layers(&page); !s.ok()) return s;
+        if (Status s = read_layers(&page, false); !s.ok()) return s;
         if (Status s = write(page); !s.ok()) return s;
       }
       if (Status s = tx.commit(); !s.ok()) return s;
