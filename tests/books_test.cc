@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "books/accounts.h"
 #include "books/ops.h"
@@ -310,7 +311,7 @@ class BooksTest : public store::EngineTest {
     EXPECT_EQ(again.premiums + again.settlements, 0);
     EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM journal_entries"), entries);
     // The reports reconcile, for every year that has books.
-    for (int year : {2019, 2020, 2021, 2024}) {
+    for (int year = 2019; year <= 2025; ++year) {
       if (query_int(*db_,
                     "SELECT count(*) FROM plan_versions WHERE year = " + std::to_string(year)) == 0)
         continue;
@@ -816,6 +817,90 @@ TEST_P(BooksTest, ReportsSayWhatIsNotPostedAndReconcileFlagsIt) {
   EXPECT_FALSE(r["warnings"].empty());
   EXPECT_EQ(one(r, "summary", {{"check", "facts_vs_settlements"}})["status"], "warning");
   post();
+  expect_invariants(kPlanBInsurerLayers);
+}
+
+TEST_P(BooksTest, EvaluationSumsTheCycleYears) {
+  store_people(false);
+  // Plan B moved to 2022 and 2023 (same product line): A enrols each year and has one claim.
+  auto year_text = [&](int year) {
+    std::string t = plan_b_text_;
+    const std::string y = std::to_string(year);
+    for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"id = \"shandong-2024-huiminbao\"", "id = \"city-" + y + "\""},
+             {"window_begin = 2024-01-01", "window_begin = " + y + "-01-01"},
+             {"window_end = 2024-12-30", "window_end = " + y + "-12-30"},
+             {"\nbegin = 2024-01-01", "\nbegin = " + y + "-01-01"},
+             {"\nend = 2024-12-31", "\nend = " + y + "-12-31"}})
+      t.replace(t.find(from), from.size(), to);
+    return t;
+  };
+  std::map<int, int64_t> premium;  // what each year earned in Jinan
+  for (int year : {2022, 2023, 2024}) {
+    const std::string text = year == 2024 ? plan_b_text_ : year_text(year);
+    const Plan plan = plan_of(text);
+    EnrolRequest r;
+    r.psn_no = kA;
+    r.paid_on = day(std::to_string(year) + "-01-01");
+    r.payers = {{PayerKind::kCash, "", 99'00}};
+    r.actor = "test";
+    EnrolReceipt receipt;
+    ASSERT_TRUE(enrol_voluntary(*db_, plan, text, r, &receipt).ok());
+    ASSERT_EQ(receipt.refusal, huibao::Refusal::kNone) << receipt.message;
+    EXPECT_EQ(receipt.prior_years, year - 2022);
+    const std::string y = std::to_string(year);
+    settle(plan, text,
+           claim("Y" + y, kA, 1, "H370101", y + "-03-01", y + "-03-20", "210000.00", "10000.00",
+                 "200000.00"));
+  }
+  post();
+  ReportQuery q;
+  q.year = 2024;
+  const Json e = report(ReportKind::kEvaluation, q);
+  Json cycle = one(e, "cycle", {{"product", "hmb"}, {"region", "370100"}});
+  EXPECT_EQ(cycle["from_year"], 2022);
+  EXPECT_EQ(cycle["to_year"], 2024);
+  EXPECT_EQ(cycle["years_with_books"], 3);
+  EXPECT_EQ(cycle["earned_premium"], "297.00");
+  // The cycle's claims are the three years' loss-ratio claims, year by year.
+  Fen claims = 0;
+  for (int year : {2022, 2023, 2024}) {
+    ReportQuery yq;
+    yq.year = year;
+    const Json l = report(ReportKind::kLossRatio, yq);
+    const Json row = one(l, "by_region", {{"product", "hmb"}, {"region", "370100"}});
+    claims += yuan(row["claims"].get<std::string>());
+    EXPECT_EQ(one(e, "years", {{"region", "370100"}, {"year", year}})["claims"], row["claims"]);
+  }
+  EXPECT_EQ(cycle["claims"], fen_to_string(claims));
+  EXPECT_EQ(cycle["loss_ratio"], percent_half_up(claims, 297'00));
+  EXPECT_EQ(cycle["meets_floor"], "yes");
+  EXPECT_EQ(cycle["years_meeting_floor"], 3);
+  expect_invariants(kPlanBInsurerLayers);
+}
+
+TEST_P(BooksTest, TwoPostersAtOnceNeverPostTwice) {
+  build_city();
+  // Two connections post the same facts at once: the journal lock makes one wait for the
+  // other, which then finds everything posted.
+  std::vector<PostReport> reports(2);
+  std::vector<Status> results(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      Result<std::unique_ptr<Db>> db = store::open_db(url_);
+      if (!db.ok()) {
+        results[size_t(i)] = db.status();
+        return;
+      }
+      results[size_t(i)] = post_books(**db, {"test", 2}, &reports[size_t(i)]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Status& r : results) EXPECT_TRUE(r.ok()) << r.to_string();
+  EXPECT_EQ(reports[0].premiums + reports[1].premiums, 5);
+  EXPECT_EQ(reports[0].settlements + reports[1].settlements, 7);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM claim_facts"), 7);
   expect_invariants(kPlanBInsurerLayers);
 }
 
