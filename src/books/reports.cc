@@ -124,8 +124,12 @@ Result<int64_t> unposted_settlements(Db& db) {
   return n;
 }
 
+// corr is MATERIALIZED: a handful of rows, computed once (PostgreSQL would
+// otherwise inline it and, without statistics on fresh facts, may rescan it for
+// every claim).
 const std::string_view kNetClaimsSql =
-    "WITH corr AS (SELECT claim_setl_id, SUM(medfee_sumamt) AS medfee, SUM(fulamt_ownpay_amt) "
+    "WITH corr AS MATERIALIZED (SELECT claim_setl_id, SUM(medfee_sumamt) AS medfee, "
+    "SUM(fulamt_ownpay_amt) "
     "AS fulamt, SUM(inscp_scp_amt) AS inscp, SUM(fund_pay_sumamt) AS fund, SUM(hosp_part_amt) "
     "AS hosp, SUM(psn_part_amt) AS psn, SUM(insurer_pay_fen) AS insurer, MAX(CASE WHEN kind = "
     "'reversal' THEN 1 ELSE 0 END) AS reversed FROM claim_facts WHERE kind <> 'settle' AND "

@@ -1,4 +1,4 @@
--- 0002 books: the fund books of each product, region and plan year, and the
+-- books: the fund books of each product, region and plan year, and the
 -- facts the supervision reports read (issue 5). Conventions as in 0001:
 -- BIGINT fen, TEXT dates and timestamps, explicit ids from id_sequences,
 -- portable to SQLite and PostgreSQL 15.
