@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
 #include <thread>
@@ -20,6 +22,7 @@
 #include "batch/batch.h"
 #include "core/category.h"
 #include "gen/generator.h"
+#include "service/online_settle.h"
 #include "service/reverse_service.h"
 #include "service/roll_load.h"
 #include "service/settle_service.h"
@@ -199,7 +202,8 @@ class SettleServiceTest : public store::EngineTest {
   // person's stored settlements (with adjustments and reversals) pay, and
   // counts exactly their settlements. A claim counted twice, or a year state
   // that lost another writer's claims, breaks it.
-  void expect_states_match_stored_payments() {
+  void expect_states_match_stored_payments() { expect_states_match_stored_payments_of(""); }
+  void expect_states_match_stored_payments_of(const std::string& only) {
     std::map<std::pair<std::string, std::string>, Fen> stored;  // (psn, layer) -> net paid
     {
       Result<Stmt*> st = db_->prepare(
@@ -226,7 +230,7 @@ class SettleServiceTest : public store::EngineTest {
         EXPECT_EQ(s.layer_paid[l], stored[std::make_pair(psn, plan_.layers[l].id)])
             << psn << " " << plan_.layers[l].id;
     }
-    EXPECT_GT(persons, 100u);
+    EXPECT_GT(persons, only.empty() ? 100u : 0u);
   }
 
   std::string plan_text_;
@@ -594,6 +598,304 @@ TEST_P(RollLoadTest, CategorySpansEndAndBeginAgain) {
   EXPECT_EQ(on("2024-07-01"), dibao);
   EXPECT_EQ(on("2024-12-31"), dibao);
 }
+
+// A plan version is its text and the files it names: the drug list is stored
+// with the version, and a changed drug list under the same text is a new one.
+TEST_P(SettleServiceTest, APlanVersionKeepsItsDrugListAndAChangedListIsANewVersion) {
+  ASSERT_FALSE(plan_.files.empty());
+  const Plan::File& drugs = plan_.files[0];
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM plan_version_files WHERE version = 1"), 1);
+  {
+    Result<Stmt*> st = db_->prepare("SELECT file_name, content FROM plan_version_files");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(*(*st)->step());
+    EXPECT_EQ((*st)->column_text(0), drugs.name);
+    EXPECT_EQ((*st)->column_text(1), drugs.content);
+    (*st)->reset();
+  }
+  // The same text beside a drug list with one more code.
+  const fs::path copy = dir_ / "plan";
+  fs::create_directories(copy);
+  spit(copy / "plan.toml", plan_text_);
+  spit(copy / drugs.name, drugs.content + std::string(20, '9') + ",2024-01-01,\n");
+  Result<Plan> changed = load_plan((copy / "plan.toml").string());
+  ASSERT_TRUE(changed.ok()) << changed.status().to_string();
+  Result<int> v2 = register_plan_version(*db_, *changed, plan_text_, "test");
+  ASSERT_TRUE(v2.ok()) << v2.status().to_string();
+  EXPECT_EQ(*v2, 2);
+  EXPECT_EQ(*register_plan_version(*db_, plan_, plan_text_, "test"), 1);
+  EXPECT_NE(plan_content_hash(*changed, plan_text_), plan_content_hash(plan_, plan_text_));
+}
+
+// Online settlement (service/online_settle.h): one claim at a time from many
+// threads, gathered into group commits.
+class OnlineSettleTest : public SettleServiceTest {
+ protected:
+  std::unique_ptr<OnlineSettler> open_settler(size_t max_group = 64) {
+    OnlineOptions o;
+    o.url = url_;
+    o.max_group = max_group;
+    std::vector<OnlinePlan> plans;
+    plans.push_back({plan_text_, plan_});
+    Result<std::unique_ptr<OnlineSettler>> s = OnlineSettler::open(o, std::move(plans));
+    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  // The generated lines whose setl_id is used once, in the order a batch
+  // applies a person's claims (DOMAIN.md §3: begndate, enddate, setl_id).
+  std::vector<std::string> unique_lines_in_claim_order() {
+    std::vector<std::string> in = lines_of(slurp(dir_ / "gen" / "claims.jsonl"));
+    auto id_of = [](const std::string& l) { return l.substr(0, l.find(",\"psn_no\"")); };
+    std::map<std::string, int> uses;
+    for (const std::string& l : in) ++uses[id_of(l)];
+    auto field = [](const std::string& l, std::string_view key) {
+      size_t at = l.find(key);
+      return at == std::string::npos ? std::string() : l.substr(at + key.size(), 12);
+    };
+    std::vector<std::string> out;
+    for (const std::string& l : in) {
+      if (uses[id_of(l)] == 1) out.push_back(l);
+    }
+    std::stable_sort(out.begin(), out.end(), [&](const std::string& a, const std::string& b) {
+      return std::tuple(field(a, "\"begndate\":"), field(a, "\"enddate\":"), id_of(a)) <
+             std::tuple(field(b, "\"begndate\":"), field(b, "\"enddate\":"), id_of(b));
+    });
+    return out;
+  }
+};
+
+TEST_P(OnlineSettleTest, ClaimsFromManyThreadsStoreWhatTheFileBatchComputes) {
+  const std::vector<std::string> lines = unique_lines_in_claim_order();
+  std::string file;
+  for (const std::string& l : lines) file += l + "\n";
+  spit(dir_ / "unique.jsonl", file);
+  // The file batch's answer to each line, by position.
+  const std::vector<std::string> want = lines_of(settle_file(dir_ / "unique.jsonl", false));
+  ASSERT_EQ(want.size(), lines.size());
+  std::unique_ptr<OnlineSettler> settler = open_settler();
+  ASSERT_NE(settler, nullptr);
+  // Eight threads; a person's claims all go through one thread, in claim order.
+  constexpr int kThreads = 8;
+  std::vector<std::string> got(lines.size());
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < lines.size(); ++i) {
+        const size_t at = lines[i].find("\"psn_no\":\"");
+        const std::string psn =
+            at == std::string::npos ? std::string() : lines[i].substr(at + 10, 18);
+        if (std::hash<std::string>{}(psn) % kThreads != size_t(t)) continue;
+        Result<OnlineOutcome> o = settler->settle("", lines[i], false, "desk");
+        if (!o.ok()) {
+          ++failures;
+          continue;
+        }
+        got[i] = o->result_json;
+        if (o->code == Code::kOk && (o->replayed || !o->committed)) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  size_t settled = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(got[i], want[i]) << lines[i];
+    settled += want[i].find("\"status\":\"settled\"") != std::string::npos;
+  }
+  EXPECT_GT(settled, 2000u);
+  EXPECT_EQ(uint64_t(query_int(*db_, "SELECT count(*) FROM settlements")), settled);
+  expect_states_replay();
+}
+
+TEST_P(OnlineSettleTest, ConcurrentClaimsForOnePersonNeverDoubleCount) {
+  // The person with the most claims; every claim sent twice at once.
+  const std::vector<std::string> lines = unique_lines_in_claim_order();
+  std::map<std::string, std::vector<std::string>> by_person;
+  for (const std::string& l : lines) {
+    const size_t at = l.find("\"psn_no\":\"");
+    if (at != std::string::npos) by_person[l.substr(at + 10, 18)].push_back(l);
+  }
+  const auto most = std::max_element(by_person.begin(), by_person.end(), [](auto& a, auto& b) {
+    return a.second.size() < b.second.size();
+  });
+  ASSERT_GT(most->second.size(), 15u);
+  std::unique_ptr<OnlineSettler> settler = open_settler(8);
+  ASSERT_NE(settler, nullptr);
+  std::atomic<int> committed{0}, replayed{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int copy = 0; copy < 2; ++copy) {
+    for (const std::string& l : most->second) {
+      threads.emplace_back([&, l] {
+        Result<OnlineOutcome> o = settler->settle("", l, false, "desk");
+        if (!o.ok()) {
+          ++failed;
+        } else if (o->committed) {
+          ++committed;
+        } else if (o->replayed) {
+          ++replayed;
+        }
+      });
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(committed.load(), replayed.load()) << "each claim stored once, its copy replayed";
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), committed.load());
+  expect_states_match_stored_payments_of(most->first);
+}
+
+TEST_P(OnlineSettleTest, PresettleRetryConflictReversalAndBenefits) {
+  std::unique_ptr<OnlineSettler> settler = open_settler();
+  ASSERT_NE(settler, nullptr);
+  const std::vector<std::string> lines = unique_lines_in_claim_order();
+  // A medical claim that pays something.
+  std::string line;
+  for (const std::string& l : lines) {
+    if (l.find("\"kind\":\"accident\"") != std::string::npos) continue;
+    Result<OnlineOutcome> o = settler->presettle("", l, true);
+    ASSERT_TRUE(o.ok()) << o.status().to_string();
+    if (o->code == Code::kOk &&
+        o->result_json.find("\"fund_pay_sumamt\":\"0.00\"") == std::string::npos) {
+      line = l;
+      break;
+    }
+  }
+  ASSERT_FALSE(line.empty());
+  Result<OnlineOutcome> pre = settler->presettle("", line, true);
+  ASSERT_TRUE(pre.ok());
+  EXPECT_FALSE(pre->committed);
+  EXPECT_NE(pre->explanation_json.find("["), std::string::npos);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 0) << "presettle writes nothing";
+
+  Result<OnlineOutcome> first = settler->settle("", line, true, "desk");
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_TRUE(first->committed);
+  EXPECT_EQ(first->result_json, pre->result_json);
+  EXPECT_EQ(first->explanation_json, pre->explanation_json);
+  EXPECT_FALSE(first->fixmedins_code.empty());
+  Result<OnlineOutcome> again = settler->settle("", line + "\r\n", false, "desk");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->result_json, first->result_json);
+  std::string changed = line;
+  changed.insert(changed.find("\"medfee_sumamt\":"), "\"note\":\"resent\",");
+  Result<OnlineOutcome> conflict = settler->settle("", changed, false, "desk");
+  ASSERT_TRUE(conflict.ok());
+  EXPECT_EQ(conflict->code, Code::kDuplicateSetlId);
+  EXPECT_NE(conflict->result_json.find("\"error\":\"duplicate_setl_id\""), std::string::npos);
+  for (std::string_view bad : {"", "{", "[1]", "{\"setl_id\":\"x\"}"}) {
+    Result<OnlineOutcome> o = settler->settle("", bad, false, "desk");
+    ASSERT_TRUE(o.ok());
+    EXPECT_EQ(o->code, Code::kMalformedRecord) << bad;
+    EXPECT_FALSE(o->committed);
+  }
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 1);
+  EXPECT_EQ(settler->settle("no-such-plan", line, false, "desk").status().code(), Code::kNotFound);
+
+  // What the person has left reflects the stored settlement.
+  const std::string psn = first->psn_no;
+  Result<std::string> benefits = settler->benefits_json({psn, plan_.period_begin, ""});
+  ASSERT_TRUE(benefits.ok()) << benefits.status().to_string();
+  auto j = nlohmann::json::parse(*benefits);
+  ASSERT_EQ(j["plans"].size(), 1u);
+  YearState state;
+  {
+    Result<Stmt*> st = db_->prepare("SELECT state FROM accumulators WHERE psn_no = ?");
+    ASSERT_TRUE(st.ok());
+    (*st)->bind_text(1, psn);
+    ASSERT_TRUE(*(*st)->step());
+    ASSERT_TRUE(decode_year_state(plan_, (*st)->column_text(0), &state).ok());
+    (*st)->reset();
+  }
+  Fen paid_total = 0;
+  for (size_t l = 0; l < plan_.layers.size(); ++l) {
+    const auto& layer = j["plans"][0]["layers"][l];
+    EXPECT_EQ(layer["layer"], plan_.layers[l].id);
+    EXPECT_EQ(layer["paid"], fen_to_string(state.layer_paid[l]));
+    paid_total += state.layer_paid[l];
+  }
+  EXPECT_GT(paid_total, 0);
+  for (size_t d = 0; d < plan_.deductible_groups.size(); ++d) {
+    const auto& g = j["plans"][0]["deductibles"][d];
+    EXPECT_EQ(g["used"], fen_to_string(state.deductible_used[d]));
+    if (g["amount"] != "varies") {
+      Fen amount = 0, left = 0;
+      ASSERT_EQ(parse_decimal_string_fen(g["amount"].get<std::string>(), &amount),
+                AmountSyntax::kOk);
+      ASSERT_EQ(parse_decimal_string_fen(g["left"].get<std::string>(), &left), AmountSyntax::kOk);
+      EXPECT_EQ(left, std::max(Fen{0}, amount - state.deductible_used[d]));
+    }
+  }
+  EXPECT_EQ(settler->benefits_json({"110101199003074679", plan_.period_begin, ""}).status().code(),
+            Code::kUnknownPerson);
+
+  // A reversal through the settler; the reversed setl_id is then refused.
+  Result<StoredSettlement> found = settler->find_settlement(
+      first->result_json.substr(12, first->result_json.find('"', 12) - 12));
+  ASSERT_TRUE(found.ok()) << found.status().to_string();
+  EXPECT_EQ(found->fixmedins_code, first->fixmedins_code);
+  Result<ReversalReport> rev = settler->reverse(found->setl_id, "REV-1", "desk");
+  ASSERT_TRUE(rev.ok()) << rev.status().to_string();
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements WHERE kind = 'reversal'"), 1);
+  Result<StoredSettlement> reversal = settler->find_settlement("REV-1");
+  ASSERT_TRUE(reversal.ok());
+  EXPECT_EQ(reversal->fixmedins_code, first->fixmedins_code) << "the hospital of what it reverses";
+  EXPECT_TRUE(settler->find_settlement(found->setl_id)->reversed);
+  Result<OnlineOutcome> after = settler->settle("", line, false, "desk");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->code, Code::kDuplicateSetlId);
+  EXPECT_EQ(settler->find_settlement("nope").status().code(), Code::kNotFound);
+  settler->drain();
+  EXPECT_EQ(settler->settle("", line, false, "desk").status().code(), Code::kUnavailable);
+}
+
+// Two plans of one region and year: a claim refused before its date is
+// looked at is answered as such; a settleable one must name its plan.
+TEST_P(OnlineSettleTest, RoutingAmongPlansOfOneRegionAndYear) {
+  std::string twin_text = plan_text_;
+  const std::string id_line = "id = \"" + plan_.id + "\"";
+  twin_text.replace(twin_text.find(id_line), id_line.size(), "id = \"twin\"");
+  const fs::path plans = fs::path(HUIBAO_SOURCE_DIR) / "plans";
+  Result<Plan> twin = load_plan_from_string(twin_text, "twin.toml", plans.string());
+  ASSERT_TRUE(twin.ok()) << twin.status().to_string();
+  OnlineOptions o;
+  o.url = url_;
+  std::vector<OnlinePlan> served;
+  served.push_back({plan_text_, plan_});
+  served.push_back({twin_text, *twin});
+  Result<std::unique_ptr<OnlineSettler>> settler = OnlineSettler::open(o, std::move(served));
+  ASSERT_TRUE(settler.ok()) << settler.status().to_string();
+  std::string line;
+  for (const std::string& l : unique_lines_in_claim_order()) {
+    Result<OnlineOutcome> pre = (*settler)->presettle(plan_.id, l, false);
+    ASSERT_TRUE(pre.ok());
+    if (pre->code == Code::kOk && l.find("\"begndate\":\"") != std::string::npos) {
+      line = l;
+      break;
+    }
+  }
+  ASSERT_FALSE(line.empty());
+  Result<OnlineOutcome> ambiguous = (*settler)->settle("", line, false, "desk");
+  EXPECT_EQ(ambiguous.status().code(), Code::kMalformedRecord);
+  EXPECT_NE(ambiguous.status().message().find("name the plan_id"), std::string::npos);
+  std::string bad_date = line;
+  const size_t at = bad_date.find("\"begndate\":\"") + 12;
+  bad_date.replace(at, 10, "2024-02-30");
+  Result<OnlineOutcome> dated = (*settler)->settle("", bad_date, false, "desk");
+  ASSERT_TRUE(dated.ok());
+  EXPECT_EQ(dated->code, Code::kInvalidDates) << dated->message;
+  Result<OnlineOutcome> named = (*settler)->settle("twin", line, false, "desk");
+  ASSERT_TRUE(named.ok());
+  EXPECT_TRUE(named->committed);
+  EXPECT_EQ(named->plan_id, "twin");
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, OnlineSettleTest,
+                         ::testing::Values(Engine::kSqlite, Engine::kPostgres),
+                         [](const auto& i) { return store::engine_name(i.param); });
 
 INSTANTIATE_TEST_SUITE_P(Engines, RollLoadTest,
                          ::testing::Values(Engine::kSqlite, Engine::kPostgres),

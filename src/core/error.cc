@@ -6,7 +6,7 @@
 
 namespace huibao {
 namespace {
-constexpr std::array<std::string_view, 18> kNames = {
+constexpr std::array<std::string_view, 20> kNames = {
     "ok",
     "malformed_record",
     "invalid_psn_no",
@@ -25,6 +25,8 @@ constexpr std::array<std::string_view, 18> kNames = {
     "store_constraint",
     "store_busy",
     "store_schema",
+    "not_found",
+    "unavailable",
 };
 }  // namespace
 

@@ -32,6 +32,10 @@ enum class Code : unsigned char {
   kStoreConstraint,
   kStoreBusy,
   kStoreSchema,
+  // Online services (src/service, the API): what was asked for does not
+  // exist; the service is shutting down or not ready (retry elsewhere/later).
+  kNotFound,
+  kUnavailable,
 };
 
 inline constexpr int kClaimRejectionCodes = 9;  // kMalformedRecord..kGivenExceedsBase

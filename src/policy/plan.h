@@ -265,6 +265,12 @@ struct Plan {
   std::vector<DrugList> drug_lists;
   std::vector<ItemBucket> buckets;
   int accident_product = -1;
+  // The files the plan text refers to (drug lists), as named there and byte
+  // for byte: a plan version is its text and these.
+  struct File {
+    std::string name, content;
+  };
+  std::vector<File> files;
   FundRules fund;
   Targets targets;
 

@@ -683,6 +683,7 @@ class Loader {
     }
     if (header) fail(t, where + ": '" + path + "' is empty");
     plan_.drug_lists.push_back(std::move(d));
+    plan_.files.push_back({file, std::move(text)});
   }
 
   void load_bucket(const toml::table& t) {

@@ -36,10 +36,10 @@ struct OnlinePlan {
 };
 
 struct OnlineOptions {
-  std::string url;             // the store (sqlite:PATH or postgresql://...)
-  size_t max_group = 512;      // claims per group commit at most
-  int readers = 2;             // connections for presettle/benefits/lookups
-  std::string actor = "api";   // default actor for audit rows
+  std::string url;            // the store (sqlite:PATH or postgresql://...)
+  size_t max_group = 512;     // claims per group commit at most
+  int readers = 2;            // connections for presettle/benefits/lookups
+  std::string actor = "api";  // default actor for audit rows
 };
 
 struct OnlineOutcome {
@@ -80,8 +80,8 @@ class OnlineSettler {
   // plan_id "" = route by the person's region and the claim's date.
   Result<OnlineOutcome> presettle(std::string_view plan_id, std::string_view claim_json,
                                   bool explain);
-  Result<OnlineOutcome> settle(std::string_view plan_id, std::string_view claim_json,
-                               bool explain, std::string_view actor);
+  Result<OnlineOutcome> settle(std::string_view plan_id, std::string_view claim_json, bool explain,
+                               std::string_view actor);
   // Through the same writer queue as settle().
   Result<ReversalReport> reverse(std::string_view setl_id, std::string_view reversal_id,
                                  std::string_view actor);

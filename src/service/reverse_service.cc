@@ -79,7 +79,7 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
     (*st)->bind_int64(2, version);
     Result<bool> row = (*st)->step();
     if (!row.ok()) return row.status();
-    if (!*row || (*st)->column_text(0) != plan_content_hash(plan_text))
+    if (!*row || (*st)->column_text(0) != plan_content_hash(plan, plan_text))
       return Status(Code::kPlanInvalid, "the plan file is not version " + std::to_string(version) +
                                             " of " + plan.id +
                                             ", under which the settlement was made");

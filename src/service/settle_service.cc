@@ -98,9 +98,12 @@ std::string fen_text(Fen f) {
   return std::to_string(f);
 }
 
-// Stores groups on one connection, or on several (one thread each, own
-// connections) taking groups from a bounded queue. The first failure stops
-// the others; groups already committed stay, as a crash would leave them.
+// Stores groups on writer threads while the caller builds the next ones:
+// one thread on the caller's connection (SQLite: one writer), or several,
+// each on its own connection opened from url (PostgreSQL). Groups come from
+// a bounded queue and go back to a free list, so their buffers are reused.
+// The first failure stops the others; groups already committed stay, as a
+// crash would leave them.
 template <typename G>
 class GroupWriters {
  public:
@@ -113,7 +116,10 @@ class GroupWriters {
   ~GroupWriters() { (void)finish(); }
 
   Status start() {
-    if (n_ == 1) return Status::Ok();
+    if (n_ == 1) {
+      threads_.emplace_back([this] { work(db_); });
+      return Status::Ok();
+    }
     for (int i = 0; i < n_; ++i) {
       Result<std::unique_ptr<Db>> c = store::connect_db(url_);
       if (!c.ok()) return c.status();
@@ -123,10 +129,18 @@ class GroupWriters {
     return Status::Ok();
   }
 
+  // An empty group, recycled when one is free.
+  G fresh() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return G{};
+    G g = std::move(free_.back());
+    free_.pop_back();
+    return g;
+  }
+
   Status submit(G g) {
-    if (n_ == 1) return store_(db_, g);
     std::unique_lock<std::mutex> lock(mu_);
-    room_.wait(lock, [&] { return queue_.size() < size_t(2 * n_) || !failed_.ok(); });
+    room_.wait(lock, [&] { return queue_.size() < size_t(n_ + 1) || !failed_.ok(); });
     if (!failed_.ok()) return failed_;
     queue_.push_back(std::move(g));
     ready_.notify_one();
@@ -155,11 +169,13 @@ class GroupWriters {
         if (!failed_.ok() || queue_.empty()) return;
         g = std::move(queue_.front());
         queue_.pop_front();
-        room_.notify_one();
       }
       Status s = store_(conn, g);
+      g.clear();
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(std::move(g));
+      room_.notify_one();
       if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
         if (failed_.ok()) failed_ = s;
         room_.notify_all();
         ready_.notify_all();
@@ -177,14 +193,23 @@ class GroupWriters {
   std::mutex mu_;
   std::condition_variable ready_, room_;
   std::deque<G> queue_;
+  std::vector<G> free_;
   bool closing_ = false;
   Status failed_;
 };
 
 }  // namespace
 
-std::string plan_content_hash(std::string_view plan_text) {
-  return sha256_hex(plan_text);
+std::string plan_content_hash(const Plan& plan, std::string_view plan_text) {
+  if (plan.files.empty()) return sha256_hex(plan_text);
+  std::string all(plan_text);
+  for (const Plan::File& f : plan.files) {
+    all += '\0';
+    all += f.name;
+    all += '\0';
+    all += f.content;
+  }
+  return sha256_hex(all);
 }
 
 std::string claim_request_hash(std::string_view line) {
@@ -245,7 +270,7 @@ Status decode_year_state(const Plan& plan, std::string_view text, YearState* s) 
 
 Result<int> register_plan_version(Db& db, const Plan& plan, std::string_view plan_text,
                                   std::string_view actor) {
-  const std::string hash = sha256_hex(plan_text);
+  const std::string hash = plan_content_hash(plan, plan_text);
   const std::string now = store::utc_timestamp_now();
   Tx tx(db);
   if (!tx.ok()) return tx.status();
@@ -303,6 +328,13 @@ Result<int> register_plan_version(Db& db, const Plan& plan, std::string_view pla
                      date_to_string(plan.period_end), plan_text, hash, now, actor);
       !s.ok())
     return s;
+  for (const Plan::File& f : plan.files) {
+    if (Status s = run("INSERT INTO plan_version_files (plan_id, version, file_name, content, "
+                       "content_hash) VALUES (?, ?, ?, ?, ?)",
+                       plan.id, version, f.name, f.content, sha256_hex(f.content));
+        !s.ok())
+      return s;
+  }
   for (const Product& p : plan.products) {
     if (Status s =
             run("INSERT INTO products (plan_id, product, name, kind, premium_fen) VALUES "
@@ -468,6 +500,13 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     bool empty() const {
       return setl.rows() == 0 && states.rows() == 0 && updates.empty() && cases.empty();
     }
+    void clear() {  // keeps the buffers
+      setl.clear();
+      layers.clear();
+      states.clear();
+      updates.clear();
+      cases.clear();
+    }
   };
   Group group;
   group.now = store::utc_timestamp_now();
@@ -561,7 +600,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   auto flush = [&]() -> Status {
     if (group.empty()) return Status::Ok();
     Status s = writers.submit(std::move(group));
-    group = Group{};
+    group = writers.fresh();
     group.now = store::utc_timestamp_now();
     persons_in_group = 0;
     return s;

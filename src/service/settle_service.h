@@ -52,9 +52,11 @@ Status settle_into_store(store::Db& db, const Plan& plan, std::string_view plan_
 std::string encode_year_state(const Plan& plan, const YearState& s);
 Status decode_year_state(const Plan& plan, std::string_view text, YearState* s);
 
-// Hex SHA-256 of a plan text (plan_versions.content_hash), and the hex
-// BLAKE2b-128 of a claim line as received (settlements.request_hash).
-std::string plan_content_hash(std::string_view plan_text);
+// The hex SHA-256 of a plan version (plan_versions.content_hash): of the
+// text alone for a plan without files, else of the text and each file's name
+// and content (NUL-separated), so a changed drug list is a new version. And
+// the hex BLAKE2b-128 of a claim line as received (settlements.request_hash).
+std::string plan_content_hash(const Plan& plan, std::string_view plan_text);
 std::string claim_request_hash(std::string_view line);
 
 // Registers the plan text as a version of its plan (idempotent by content).

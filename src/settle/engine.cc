@@ -239,4 +239,67 @@ void add_item_to_buckets(const Plan& plan, std::string_view code, std::string_vi
   }
 }
 
+PersonBenefits person_benefits(const Plan& plan, const Roll& roll, const Person& person, Date on,
+                               const YearState& state) {
+  PersonBenefits out;
+  MedicalClaim any;  // no medical type or hospital level: only the person's conditions count
+  any.begndate = any.enddate = on;
+  Context x{&plan, &person, &any, person.categories_on(on), {}};
+  for (size_t p = 0; p < plan.products.size(); ++p) {
+    x.coverage[p] = out.coverage[p] = coverage_on(plan, roll, person, int(p), on);
+  }
+  auto person_check = [&](Conditions c) {
+    c.med_types = {};
+    c.hosp_lv_mask = 0;
+    return check(c, x);
+  };
+  // A figure every rule that may apply agrees on (kUnseen: no rule yet), else kVaries.
+  constexpr Fen kUnseen = -2;
+  auto agreed = [](Fen* seen, Fen v) { *seen = *seen == kUnseen || *seen == v ? v : kVaries; };
+  std::array<Fen, limits::kDeductibleGroupsMax> deductible;
+  deductible.fill(kUnseen);
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const Layer& L = plan.layers[l];
+    LayerBenefit& b = out.layers[l];
+    b.paid = state.layer_paid[l];
+    b.why = person_check(L.applies);
+    Fen cap = kUnseen;
+    for (const Rule& r : L.rules) {
+      if (person_check(r.when) != NotApplicable::kNone) continue;
+      agreed(&cap, r.has_cap ? r.cap : kUnlimited);
+      if (L.deductible_group < 0) continue;
+      const DeductibleGroup& g = plan.deductible_groups[size_t(L.deductible_group)];
+      if (g.declared || r.has_annual_deductible)
+        agreed(&deductible[size_t(L.deductible_group)], deductible_amount(g, r, x));
+    }
+    if (cap >= 0) {
+      b.cap = cap;
+      b.cap_left = cap == kUnlimited ? kUnlimited : std::max(Fen{0}, cap - b.paid);
+    } else if (cap == kUnseen) {
+      b.cap = b.cap_left = 0;  // no rule can apply to this person
+    }
+  }
+  for (size_t d = 0; d < plan.deductible_groups.size(); ++d) {
+    GroupBenefit& g = out.deductibles[d];
+    g.amount = deductible[d] == kUnseen ? 0 : deductible[d];
+    g.used = state.deductible_used[d];
+    g.left = g.amount == kVaries ? kVaries : std::max(Fen{0}, g.amount - g.used);
+  }
+  for (size_t c = 0; c < plan.cap_groups.size(); ++c) {
+    GroupBenefit& g = out.caps[c];
+    g.amount = plan.cap_groups[c].amount;
+    g.used = state.cap_used[c];
+    g.left = std::max(Fen{0}, g.amount - g.used);
+  }
+  if (plan.accident_product >= 0) {
+    const AccidentTerms& a = plan.products[size_t(plan.accident_product)].terms;
+    out.accident_death_disability = {
+        a.death_disability_limit, state.accident_death_disability_paid,
+        std::max(Fen{0}, a.death_disability_limit - state.accident_death_disability_paid)};
+    out.accident_medical = {a.medical_limit, state.accident_medical_paid,
+                            std::max(Fen{0}, a.medical_limit - state.accident_medical_paid)};
+  }
+  return out;
+}
+
 }  // namespace huibao

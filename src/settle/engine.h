@@ -109,4 +109,35 @@ AccidentResult settle_accident(const Plan& plan, const Roll& roll, const Person&
 void add_item_to_buckets(const Plan& plan, std::string_view code, std::string_view chrgitm_lv,
                          Fen amount, Date begndate, Date enddate, MedicalClaim* claim);
 
+// What a person has used and has left of a plan year on one day (like the
+// national 1101): per layer, deductible group, cap group and the accident
+// limits. An amount that depends on the claim (rules that differ by medical
+// type or hospital level) is reported as kVaries; no cap as kUnlimited.
+inline constexpr Fen kVaries = -1;
+inline constexpr Fen kUnlimited = INT64_MAX;
+
+struct LayerBenefit {
+  NotApplicable why = NotApplicable::kNone;  // kNone: the person's conditions hold on the day
+  Fen paid = 0;                              // paid this year
+  // The layer's own annual cap (0 when no rule can apply to the person).
+  Fen cap = kVaries, cap_left = kVaries;
+};
+
+struct GroupBenefit {
+  Fen amount = kVaries;  // this person's annual amount
+  Fen used = 0;
+  Fen left = kVaries;
+};
+
+struct PersonBenefits {
+  std::array<Coverage, limits::kProductsMax> coverage{};
+  std::array<LayerBenefit, limits::kLayersMax> layers{};
+  std::array<GroupBenefit, limits::kDeductibleGroupsMax> deductibles{};
+  std::array<GroupBenefit, limits::kCapGroupsMax> caps{};
+  GroupBenefit accident_death_disability, accident_medical;  // when the plan has accident cover
+};
+
+PersonBenefits person_benefits(const Plan& plan, const Roll& roll, const Person& person, Date on,
+                               const YearState& state);
+
 }  // namespace huibao

@@ -1,0 +1,44 @@
+// What the API reads of a claim before handing it, byte for byte, to
+// OnlineSettler: the body must be one JSON object whose keys are all claim
+// fields of DOMAIN.md §6 (an unknown field is refused: a typo such as
+// "inscp_amt" must not be silently ignored), and the fields that decide who
+// may send it (fixmedins_code, med_type, kind) and what it is (setl_id,
+// psn_no) are read. Amounts, dates and every other check are the settler's
+// (malformed_record and the other claim codes).
+//
+// The national envelope ({"infno", "msgid", "input": {"data": ...}}) is
+// taken apart the same way; input.data is kept as the exact bytes received,
+// so a claim sent through the envelope and through the REST endpoint is the
+// same claim (the same request hash: replays match).
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/api_error.h"
+
+namespace huibao::server {
+
+struct ClaimFacts {
+  std::string setl_id, psn_no, kind, fixmedins_code;  // "" when absent
+  std::string begndate, accident_date;                // as sent, "" when absent
+  int med_type = -1;                                  // -1 when absent
+};
+
+// nullopt when the claim may go on; else the 400 answer (bad_json,
+// unknown_field, wrong_type, invalid_value). accident_only: the endpoint
+// takes accident claims (kind absent or "accident").
+std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts);
+
+struct Envelope {
+  std::string infno, msgid;
+  std::string data;  // input.data as received ("" when absent)
+};
+// The envelope's own fields other than infno, msgid and input (the national
+// header: mdtrtarea_admvs, opter, fixmedins_code, sign_no, ...) are accepted
+// and ignored.
+std::optional<ApiError> parse_envelope(std::string_view body, Envelope* e);
+
+// Parses a JSON object body for the non-claim endpoints: every key must be
+// in `allowed`. Returns the object's raw key/value pairs through nlohmann.
+}  // namespace huibao::server

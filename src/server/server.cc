@@ -1,0 +1,607 @@
+// The server's setup, the wrapper every route goes through (authentication,
+// rate limit, permission, metrics, log) and the operations endpoints.
+#include "server/server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "core/resident_id.h"
+#include "server/server_internal.h"
+#include "service/roll_service.h"
+#include "store/migrate.h"
+
+namespace huibao::server {
+
+const char* route_name(RouteId r) {
+  static constexpr const char* kNames[kRouteCount] = {
+      "healthz",         "readyz",           "metrics",      "openapi",
+      "person.get",      "presettlement",    "settlement",   "settlement.get",
+      "reversal",        "accident.post",    "accident.get", "enrolment.add",
+      "enrolment.renew", "enrolment.cancel", "plans.get",    "drug_lists.get",
+      "roll.import",     "transaction",      "other"};
+  return kNames[r];
+}
+
+// ---- JSON helpers ----
+
+std::optional<ApiError> parse_object(std::string_view body,
+                                     std::initializer_list<std::string_view> allowed,
+                                     nlohmann::json* out) {
+  if (body.empty()) {
+    *out = nlohmann::json::object();
+    return std::nullopt;
+  }
+  *out = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) return api_error(ApiCode::kBadJson, "the body is not valid JSON");
+  if (!out->is_object()) return api_error(ApiCode::kWrongType, "the body must be a JSON object");
+  for (const auto& [key, value] : out->items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return api_error(ApiCode::kUnknownField,
+                       "unknown field '" + key.substr(0, 64) + "': this endpoint takes " + list);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> get_string(const nlohmann::json& j, std::string_view key, bool required,
+                                   std::string* out, size_t max_bytes) {
+  out->clear();
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) return api_error(ApiCode::kMissingField, std::string(key) + " is required");
+    return std::nullopt;
+  }
+  if (!it->is_string())
+    return api_error(ApiCode::kWrongType, std::string(key) + " must be a string");
+  *out = it->get<std::string>();
+  if (out->size() > max_bytes)
+    return api_error(ApiCode::kInvalidValue,
+                     std::string(key) + " is longer than " + std::to_string(max_bytes) + " bytes");
+  if (required && out->empty())
+    return api_error(ApiCode::kMissingField, std::string(key) + " must not be empty");
+  return std::nullopt;
+}
+
+std::optional<ApiError> get_bool(const nlohmann::json& j, std::string_view key, bool* out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean())
+    return api_error(ApiCode::kWrongType, std::string(key) + " must be true or false");
+  *out = it->get<bool>();
+  return std::nullopt;
+}
+
+std::optional<ApiError> parse_day(std::string_view text, std::string_view name, Date* out) {
+  if (text.empty()) {
+    *out = today_local();
+    return std::nullopt;
+  }
+  if (!parse_date(text, out))
+    return api_error(ApiCode::kInvalidValue, std::string(name) + " must be a date YYYY-MM-DD");
+  return std::nullopt;
+}
+
+std::optional<ApiError> check_psn_no(std::string_view psn_no) {
+  if (psn_no.size() != 18 || !resident_id_checksum_ok(psn_no))
+    return ApiError{400, "invalid_psn_no",
+                    "psn_no must be an 18-character resident id with the right check character"};
+  return std::nullopt;
+}
+
+std::string masked_psn(std::string_view psn_no, bool masked) {
+  if (!masked || psn_no.size() != 18) return std::string(psn_no);
+  char out[18];
+  mask_resident_id(psn_no, out);
+  return std::string(out, 18);
+}
+
+// ---- the server ----
+
+ApiServer::ApiServer() : impl_(std::make_unique<Impl>()) {}
+
+ApiServer::~ApiServer() {
+  stop();
+  if (impl_->settler) impl_->settler->drain();
+}
+
+namespace {
+
+Result<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status(Code::kIoError, "cannot read plan file '" + path + "'");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+std::string plan_listing(const Plan& p) {
+  Json j;
+  j["plan_id"] = p.id;
+  j["name"] = p.name;
+  j["year"] = p.year();
+  j["period_begin"] = date_to_string(p.period_begin);
+  j["period_end"] = date_to_string(p.period_end);
+  j["region_admdvs"] = p.region_admdvs;
+  Json layers = Json::array();
+  for (const Layer& l : p.layers) {
+    layers.push_back({{"id", l.id},
+                      {"name", l.name},
+                      {"payer", l.payer == Payer::kHospital ? "hospital" : "fund"}});
+  }
+  j["layers"] = std::move(layers);
+  Json products = Json::array();
+  for (const Product& pr : p.products) {
+    products.push_back({{"product", pr.id},
+                        {"name", pr.name},
+                        {"kind", pr.accident ? "accident" : "medical"},
+                        {"premium", fen_to_string(pr.premium)},
+                        {"automatic", pr.auto_enroll != 0}});
+  }
+  j["products"] = std::move(products);
+  Json lists = Json::array();
+  for (const DrugList& d : p.drug_lists) lists.push_back(d.id);
+  j["drug_lists"] = std::move(lists);
+  return j.dump();
+}
+
+std::string drug_lists_json(const Plan& p) {
+  Json out = Json::array();
+  for (const DrugList& d : p.drug_lists) {
+    std::vector<std::string> codes;
+    for (const auto& [code, spans] : d.codes) codes.push_back(code);
+    std::sort(codes.begin(), codes.end());
+    Json items = Json::array();
+    for (const std::string& code : codes) {
+      for (const DrugList::Span& s : d.codes.at(code)) {
+        items.push_back({{"code", code},
+                         {"effective_from", date_to_string(s.from)},
+                         {"effective_to", s.to == kOpenEnd ? "" : date_to_string(s.to)}});
+      }
+    }
+    out.push_back({{"id", d.id}, {"items", std::move(items)}});
+  }
+  Json j;
+  j["plan_id"] = p.id;
+  j["drug_lists"] = std::move(out);
+  return j.dump();
+}
+
+}  // namespace
+
+Status ApiServer::Impl::load_plans() {
+  std::vector<OnlinePlan> loaded;
+  for (const std::string& file : config.plan_files) {
+    Result<std::string> text = read_text_file(file);
+    if (!text.ok()) return text.status();
+    Result<Plan> plan = load_plan(file);
+    if (!plan.ok()) return plan.status();
+    for (const OnlinePlan& other : loaded) {
+      if (other.plan.id == plan->id)
+        return Status(Code::kPlanInvalid, "plan " + plan->id + " is given twice");
+    }
+    loaded.push_back(OnlinePlan{std::move(*text), std::move(*plan)});
+  }
+  OnlineOptions o;
+  o.url = config.store_url;
+  o.max_group = size_t(config.max_group);
+  o.readers = std::max(2, config.readers);
+  o.actor = "api";
+  Result<std::unique_ptr<OnlineSettler>> s = OnlineSettler::open(o, std::move(loaded));
+  if (!s.ok()) return s.status();
+  settler = std::move(*s);
+  Json all = Json::array();
+  for (const OnlinePlan& p : settler->plans()) {
+    PlanInfo info;
+    info.plan = &p;
+    for (const Layer& l : p.plan.layers) info.layer_names.emplace_back(l.id, l.name);
+    info.listing_json = plan_listing(p.plan);
+    info.drug_lists_json = drug_lists_json(p.plan);
+    all.push_back(Json::parse(info.listing_json));
+    plans.emplace(p.plan.id, std::move(info));
+  }
+  Json j;
+  j["plans"] = std::move(all);
+  plans_json = j.dump();
+  return Status::Ok();
+}
+
+const PlanInfo* ApiServer::Impl::plan_info(std::string_view plan_id) const {
+  auto it = plans.find(plan_id);
+  return it == plans.end() ? nullptr : &it->second;
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerConfig& config) {
+  if (Status s = config.validate(); !s.ok()) return s;
+  std::unique_ptr<ApiServer> server(new ApiServer());
+  Impl& m = *server->impl_;
+  m.config = config;
+  Result<std::unique_ptr<DbPool>> pool = DbPool::open(config.store_url, config.readers);
+  if (!pool.ok()) return pool.status();
+  m.pool = std::move(*pool);
+  if (Status s = m.load_plans(); !s.ok()) return s;
+  DbPool* p = m.pool.get();
+  m.keys = std::make_unique<KeyCache>(
+      [p](std::string_view key_id) {
+        DbPool::Lease db = p->acquire();
+        return load_api_key(*db, key_id);
+      },
+      std::chrono::milliseconds(config.key_cache_ms));
+  m.limiter = std::make_unique<RateLimiter>(config.rate_per_key, config.burst_per_key);
+  std::vector<std::string> names;
+  for (int r = 0; r < kRouteCount; ++r) names.push_back(route_name(RouteId(r)));
+  m.metrics = std::make_unique<Metrics>(std::move(names));
+  m.routes();
+  return server;
+}
+
+Result<int> ApiServer::bind() {
+  Impl& m = *impl_;
+  const int threads = m.config.threads;
+  m.http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  m.http.set_keep_alive_max_count(size_t(1) << 30);
+  m.http.set_keep_alive_timeout(m.config.keep_alive_seconds);
+  m.http.set_read_timeout(10);
+  m.http.set_write_timeout(10);
+  m.http.set_tcp_nodelay(true);
+  m.http.set_payload_max_length(std::max(m.config.max_body_bytes, m.config.max_upload_bytes));
+  m.http.set_socket_options([&m](int fd) {
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    m.bound_fd = fd;
+  });
+  if (m.config.port == 0) {
+    m.port = m.http.bind_to_any_port(m.config.listen);
+    if (m.port <= 0)
+      return Status(Code::kIoError, "cannot bind " + m.config.listen + " on any port");
+  } else {
+    if (!m.http.bind_to_port(m.config.listen, m.config.port))
+      return Status(Code::kIoError, "cannot bind " + m.config.listen + ":" +
+                                        std::to_string(m.config.port) +
+                                        " (in use, or not an address of this machine)");
+    m.port = m.config.port;
+  }
+  // httplib listens with a backlog of 5; 64 clients connecting at once would
+  // see dropped SYNs (a second's retry). Linux lets listen() raise it.
+  if (m.bound_fd >= 0) ::listen(m.bound_fd, 1024);
+  return m.port;
+}
+
+Status ApiServer::run() {
+  Impl& m = *impl_;
+  m.running = true;
+  Json f;
+  f["listen"] = m.config.listen;
+  f["port"] = m.port;
+  f["threads"] = m.config.threads;
+  f["plans"] = Json::array();
+  for (const auto& [id, info] : m.plans) f["plans"].push_back(id);
+  m.log("info", "serving", f);
+  const bool ok = m.http.listen_after_bind();
+  // listen_after_bind returns once the pool's threads have finished their
+  // connections; then what the settler has queued is committed.
+  m.settler->drain();
+  m.running = false;
+  m.log("info", "stopped", Json::object());
+  if (!ok && !m.draining) return Status(Code::kIoError, "the HTTP listener failed");
+  return Status::Ok();
+}
+
+void ApiServer::stop() {
+  Impl& m = *impl_;
+  if (m.draining.exchange(true)) return;
+  m.log("info", "shutting down: no new connections; finishing requests in flight", Json::object());
+  m.http.stop();
+}
+
+bool ApiServer::running() const {
+  return impl_->running && impl_->http.is_running();
+}
+
+int ApiServer::port() const {
+  return impl_->port;
+}
+
+Metrics& ApiServer::metrics() {
+  return *impl_->metrics;
+}
+
+// ---- logging and answers ----
+
+void ApiServer::Impl::log(std::string_view level, std::string_view msg, const Json& fields) {
+  Json j;
+  j["ts"] = store::utc_timestamp_now();
+  j["level"] = level;
+  j["msg"] = msg;
+  for (const auto& [k, v] : fields.items()) j[k] = v;
+  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::lock_guard lock(log_mu);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void ApiServer::Impl::reply(Call& c, const Out& o) {
+  if (o.error) return reply_error(c, *o.error);
+  c.res.status = o.http;
+  c.res.set_content(o.body, "application/json; charset=utf-8");
+}
+
+void ApiServer::Impl::reply_error(Call& c, const ApiError& e) {
+  c.error_code = e.code;
+  c.res.status = e.http;
+  c.res.set_content(error_body(e), "application/json; charset=utf-8");
+}
+
+std::optional<ApiError> ApiServer::Impl::authorize(const Call& c, Action a) const {
+  if (permission(c.who.role, a) == Scope::kDeny)
+    return api_error(ApiCode::kForbidden, "a " + std::string(role_name(c.who.role)) +
+                                              " key may not " + std::string(action_name(a)));
+  return std::nullopt;
+}
+
+std::optional<ApiError> ApiServer::Impl::require_json(const Call& c) const {
+  const std::string type = c.req.get_header_value("Content-Type");
+  if (type.empty() || type.rfind("application/json", 0) == 0) return std::nullopt;
+  return api_error(ApiCode::kUnsupportedMediaType,
+                   "send the body as Content-Type: application/json");
+}
+
+namespace {
+
+std::string request_id_of(const httplib::Request& req, uint64_t n) {
+  std::string id = req.get_header_value("X-Request-Id");
+  const bool usable =
+      !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+      });
+  if (usable) return id;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "hb-%llx", (unsigned long long)n);
+  return buf;
+}
+
+std::string bearer_token(const httplib::Request& req) {
+  std::string h = req.get_header_value("Authorization");
+  if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0))
+    return h.substr(7);
+  return req.get_header_value("X-Api-Key");
+}
+
+}  // namespace
+
+httplib::Server::Handler ApiServer::Impl::wrap(RouteId route, bool authenticated, Action action,
+                                               std::function<void(Call&)> fn) {
+  return [this, route, authenticated, action, fn = std::move(fn)](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    const auto t0 = std::chrono::steady_clock::now();
+    metrics->in_flight(1);
+    Call c(req, res, request_id_of(req, ++request_counter));
+    res.set_header("X-Request-Id", c.request_id);
+    [&] {
+      const size_t limit = route == kRollImport ? config.max_upload_bytes : config.max_body_bytes;
+      if (req.body.size() > limit)
+        return reply_error(
+            c, api_error(ApiCode::kPayloadTooLarge,
+                         "the body is larger than " + std::to_string(limit) + " bytes"));
+      if (authenticated) {
+        const std::string token = bearer_token(req);
+        if (token.empty())
+          return reply_error(c, api_error(ApiCode::kUnauthorized,
+                                          "send your API key: Authorization: Bearer hb_..."));
+        Result<KeyCache::Verdict> v = keys->authenticate(token, &c.who);
+        if (!v.ok()) {
+          log("error", "api key lookup failed", {{"error", v.status().to_string()}});
+          return reply_error(c, status_error(v.status()));
+        }
+        switch (*v) {
+          case KeyCache::Verdict::kOk:
+            break;
+          case KeyCache::Verdict::kRevoked:
+            return reply_error(c, api_error(ApiCode::kUnauthorized, "this API key was revoked"));
+          default:
+            return reply_error(c,
+                               api_error(ApiCode::kUnauthorized, "unknown or malformed API key"));
+        }
+        double retry_s = 0;
+        if (!limiter->admit(c.who.key_id, &retry_s)) {
+          res.set_header("Retry-After", std::to_string(int64_t(retry_s) + 1));
+          return reply_error(
+              c, api_error(ApiCode::kRateLimited, "too many requests for this key; retry after " +
+                                                      std::to_string(int64_t(retry_s) + 1) + " s"));
+        }
+        if (auto e = authorize(c, action)) return reply_error(c, *e);
+      }
+      if (draining && route != kHealthz && route != kReadyz && route != kMetricsRoute)
+        res.set_header("Connection", "close");
+      fn(c);
+      if (res.status == -1) res.status = 200;
+    }();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    metrics->observe(route, res.status, seconds);
+    metrics->in_flight(-1);
+    if (config.access_log && route != kHealthz && route != kMetricsRoute) {
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"%s\","
+                    "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"key_id\":"
+                    "\"%s\",\"role\":\"%s\",\"org\":%s,\"code\":\"%s\"}\n",
+                    store::utc_timestamp_now().c_str(), c.request_id.c_str(),
+                    req.method.size() < 10 ? req.method.c_str() : "?", route_name(route),
+                    res.status, seconds * 1e3, c.who.key_id.c_str(),
+                    c.who.key_id.empty() ? "" : std::string(role_name(c.who.role)).c_str(),
+                    Json(c.who.org_code).dump().c_str(), c.error_code.c_str());
+      std::lock_guard lock(log_mu);
+      std::fputs(line, stderr);
+    }
+  };
+}
+
+void ApiServer::Impl::h_readyz(Call& c) {
+  Json checks;
+  bool ready = true;
+  if (draining) {
+    ready = false;
+    checks["server"] = "shutting down";
+  }
+  {
+    DbPool::Lease db = pool->acquire();
+    Result<int> v = store::schema_version(*db);
+    const int want = store::embedded_migrations().back().version;
+    if (!v.ok()) {
+      ready = false;
+      checks["store"] = "unreachable: " + v.status().to_string();
+    } else if (*v != want) {
+      ready = false;
+      checks["store"] =
+          "schema version " + std::to_string(*v) + ", this build needs " + std::to_string(want);
+    } else {
+      checks["store"] = "ok, schema version " + std::to_string(*v);
+    }
+  }
+  if (settler->plans().empty()) {
+    ready = false;
+    checks["plans"] = "none loaded";
+  } else {
+    checks["plans"] = std::to_string(settler->plans().size()) + " loaded";
+  }
+  Json j;
+  j["ready"] = ready;
+  j["checks"] = std::move(checks);
+  c.res.status = ready ? 200 : 503;
+  if (!ready) c.error_code = "not_ready";
+  c.res.set_content(j.dump(), "application/json; charset=utf-8");
+}
+
+void ApiServer::Impl::routes() {
+  constexpr Action kNone = Action::kPlanRead;  // unused for unauthenticated routes
+  auto& s = http;
+  s.Get("/healthz", wrap(kHealthz, false, kNone, [](Call& c) {
+          c.res.set_content("{\"status\":\"ok\"}", "application/json; charset=utf-8");
+        }));
+  s.Get("/readyz", wrap(kReadyz, false, kNone, [this](Call& c) { h_readyz(c); }));
+  s.Get("/metrics", wrap(kMetricsRoute, false, kNone, [this](Call& c) {
+          c.res.set_content(metrics->render(), "text/plain; version=0.0.4; charset=utf-8");
+        }));
+  s.Get("/openapi.json", wrap(kOpenApi, false, kNone, [](Call& c) {
+          c.res.set_content(std::string(openapi_json()), "application/json; charset=utf-8");
+        }));
+
+  const std::string v1 = "/api/v1";
+  s.Get(v1 + "/persons/([^/]+)",
+        wrap(kPersonGet, true, Action::kPersonRead, [this](Call& c) { h_person(c); }));
+  s.Post(v1 + "/presettlements",
+         wrap(kPresettle, true, Action::kPresettle, [this](Call& c) { h_presettle(c); }));
+  s.Post(v1 + "/settlements",
+         wrap(kSettle, true, Action::kSettle, [this](Call& c) { h_settle(c); }));
+  s.Get(v1 + "/settlements/([^/]+)", wrap(kSettlementGet, true, Action::kSettlementRead,
+                                          [this](Call& c) { h_settlement_get(c); }));
+  s.Post(v1 + "/settlements/([^/]+)/reversal",
+         wrap(kReverse, true, Action::kReverse, [this](Call& c) { h_reverse(c); }));
+  s.Post(v1 + "/accident-cases", wrap(kAccidentPost, true, Action::kAccidentSubmit,
+                                      [this](Call& c) { h_accident_post(c); }));
+  s.Get(v1 + "/accident-cases/([^/]+)",
+        wrap(kAccidentGet, true, Action::kAccidentRead, [this](Call& c) { h_accident_get(c); }));
+  s.Post(v1 + "/enrollments",
+         wrap(kEnrolPost, true, Action::kEnrol, [this](Call& c) { h_enrol(c); }));
+  s.Post(v1 + "/enrollments/renewals",
+         wrap(kRenewPost, true, Action::kRenew, [this](Call& c) { h_renew(c); }));
+  s.Post(v1 + "/enrollments/cancellations",
+         wrap(kCancelPost, true, Action::kCancel, [this](Call& c) { h_cancel(c); }));
+  s.Get(v1 + "/plans", wrap(kPlansGet, true, Action::kPlanRead, [this](Call& c) { h_plans(c); }));
+  s.Get(v1 + "/plans/([^/]+)/drug-lists",
+        wrap(kDrugListsGet, true, Action::kPlanRead, [this](Call& c) { h_drug_lists(c); }));
+  s.Post(v1 + "/roll/imports",
+         wrap(kRollImport, true, Action::kRollImport, [this](Call& c) { h_roll_import(c); }));
+  // The national envelope: this path, and the national platform's own, so a
+  // hospital system changes only the host it calls.
+  auto tx = wrap(kTransaction, true, Action::kPlanRead, [this](Call& c) { h_transaction(c); });
+  s.Post(v1 + "/transactions", tx);
+  s.Post("/fsi/api/rsfComIfsService/callService", tx);
+
+  // Refusals before routing: a declared body larger than the route takes.
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    const std::string len = req.get_header_value("Content-Length");
+    if (len.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const bool upload = req.path == "/api/v1/roll/imports";
+    const size_t limit = upload ? config.max_upload_bytes : config.max_body_bytes;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(len.c_str(), &end, 10);
+    if (errno == 0 && end != nullptr && *end == '\0' && n <= limit)
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 413;
+    res.set_header("Connection", "close");
+    res.set_content(
+        error_body(api_error(ApiCode::kPayloadTooLarge,
+                             "the body is larger than " + std::to_string(limit) + " bytes")),
+        "application/json; charset=utf-8");
+    metrics->observe(kOther, 413, 0);
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Whatever httplib answers itself (no route, a bad request line, a body
+  // over the payload limit) gets the same JSON error shape.
+  s.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        ApiError e;
+        switch (res.status) {
+          case 404: {
+            static const char* kKnown[] = {"/healthz",
+                                           "/readyz",
+                                           "/metrics",
+                                           "/openapi.json",
+                                           "/api/v1/presettlements",
+                                           "/api/v1/settlements",
+                                           "/api/v1/accident-cases",
+                                           "/api/v1/enrollments",
+                                           "/api/v1/plans",
+                                           "/api/v1/roll/imports",
+                                           "/api/v1/transactions"};
+            bool known = false;
+            for (const char* k : kKnown) known = known || req.path == k;
+            e = known ? api_error(ApiCode::kMethodNotAllowed,
+                                  req.method + " is not accepted here; see /openapi.json")
+                      : api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
+            res.status = e.http;
+            metrics->observe(kOther, e.http, 0);
+            break;
+          }
+          case 413:
+            e = api_error(ApiCode::kPayloadTooLarge, "the body is too large");
+            metrics->observe(kOther, 413, 0);
+            break;
+          default:
+            e = res.status >= 500
+                    ? api_error(ApiCode::kInternal, "the server failed; the error is logged")
+                    : api_error(ApiCode::kBadRequest, "the request could not be read as HTTP/1.1");
+            e.http = res.status;
+            metrics->observe(kOther, res.status, 0);
+            break;
+        }
+        res.set_content(error_body(e), "application/json; charset=utf-8");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  s.set_exception_handler(
+      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& ex) {
+          what = ex.what();
+        } catch (...) {
+        }
+        log("error", "handler failed", {{"error", what}});
+        res.status = 500;
+        res.set_content(
+            error_body(api_error(ApiCode::kInternal, "the server failed; the error is logged")),
+            "application/json; charset=utf-8");
+      });
+}
+
+}  // namespace huibao::server

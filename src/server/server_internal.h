@@ -1,0 +1,165 @@
+// The server's insides, shared by server.cc (setup, the request wrapper,
+// operations endpoints), handlers_claims.cc (settlement, reversal, accident
+// cases, the national envelope) and handlers_admin.cc (person lookup,
+// enrolment, plans, roll import). Not a public header.
+#pragma once
+#include <httplib.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/api_error.h"
+#include "server/api_keys.h"
+#include "server/config.h"
+#include "server/db_pool.h"
+#include "server/metrics.h"
+#include "server/permissions.h"
+#include "server/rate_limit.h"
+#include "server/server.h"
+#include "service/online_settle.h"
+
+namespace huibao::server {
+
+using Json = nlohmann::ordered_json;
+
+// Every route, for metrics and logs (never the raw path: it may hold a psn_no).
+enum RouteId : int {
+  kHealthz,
+  kReadyz,
+  kMetricsRoute,
+  kOpenApi,
+  kPersonGet,
+  kPresettle,
+  kSettle,
+  kSettlementGet,
+  kReverse,
+  kAccidentPost,
+  kAccidentGet,
+  kEnrolPost,
+  kRenewPost,
+  kCancelPost,
+  kPlansGet,
+  kDrugListsGet,
+  kRollImport,
+  kTransaction,
+  kOther,  // unmatched, or refused before routing
+  kRouteCount
+};
+const char* route_name(RouteId r);
+
+// One request being handled.
+struct Call {
+  Call(const httplib::Request& r, httplib::Response& s, std::string id)
+      : req(r), res(s), request_id(std::move(id)) {}
+  const httplib::Request& req;
+  httplib::Response& res;
+  Principal who;
+  std::string request_id;
+  std::string error_code;  // the code answered, for the log
+  std::string actor() const { return "api:" + who.org_code + "/" + who.key_id; }
+  bool masked() const { return masks_personal_data(who.role); }
+};
+
+// An operation's answer, shared by the REST routes and the envelope.
+struct Out {
+  int http = 200;
+  std::string body;  // JSON when no error
+  std::optional<ApiError> error;
+  static Out fail(ApiError e) {
+    Out o;
+    o.http = e.http;
+    o.error = std::move(e);
+    return o;
+  }
+};
+
+struct PlanInfo {
+  const OnlinePlan* plan;
+  std::vector<std::pair<std::string, std::string>> layer_names;  // id, name
+  std::string listing_json;                                      // GET /plans item
+  std::string drug_lists_json;                                   // GET /plans/{id}/drug-lists
+};
+
+struct ApiServer::Impl {
+  ServerConfig config;
+  std::unique_ptr<OnlineSettler> settler;
+  std::unique_ptr<DbPool> pool;
+  std::unique_ptr<KeyCache> keys;
+  std::unique_ptr<RateLimiter> limiter;
+  std::unique_ptr<Metrics> metrics;
+  std::map<std::string, PlanInfo, std::less<>> plans;
+  std::string plans_json;  // GET /plans
+  httplib::Server http;
+  int bound_fd = -1;
+  int port = 0;
+  std::atomic<bool> draining{false};
+  std::atomic<bool> running{false};
+  std::atomic<uint64_t> request_counter{0};
+  std::mutex log_mu;
+
+  // Setup.
+  Status load_plans();
+  void routes();
+  httplib::Server::Handler wrap(RouteId route, bool authenticated, Action action,
+                                std::function<void(Call&)> fn);
+
+  // Logging: one JSON object per line on stderr.
+  void log(std::string_view level, std::string_view msg, const Json& fields);
+
+  // Answers.
+  void reply(Call& c, const Out& o);
+  void reply_error(Call& c, const ApiError& e);
+  std::optional<ApiError> authorize(const Call& c, Action a) const;
+  std::optional<ApiError> require_json(const Call& c) const;
+  const PlanInfo* plan_info(std::string_view plan_id) const;
+
+  // Operations (handlers_claims.cc).
+  Out op_settle(Call& c, std::string_view claim, std::string_view plan_id, bool explain,
+                bool commit, Action action);
+  Out op_reverse(Call& c, std::string_view setl_id, std::string_view reversal_id);
+  Out op_settlement_get(Call& c, std::string_view setl_id, bool accident);
+  void h_presettle(Call& c);
+  void h_settle(Call& c);
+  void h_settlement_get(Call& c);
+  void h_reverse(Call& c);
+  void h_accident_post(Call& c);
+  void h_accident_get(Call& c);
+  void h_transaction(Call& c);
+  // The settlement answer: setlinfo, setldetail, explain.
+  std::string settlement_output(const OnlineOutcome& o, bool masked);
+
+  // Operations (handlers_admin.cc).
+  Out op_person(Call& c, std::string_view psn_no, std::string_view on, std::string_view plan_id);
+  void h_person(Call& c);
+  void h_enrol(Call& c);
+  void h_renew(Call& c);
+  void h_cancel(Call& c);
+  void h_plans(Call& c);
+  void h_drug_lists(Call& c);
+  void h_roll_import(Call& c);
+  void h_readyz(Call& c);
+};
+
+// JSON body helpers for the small endpoints (enrolment and the like): the
+// body must be an object whose keys are all in `allowed`.
+std::optional<ApiError> parse_object(std::string_view body,
+                                     std::initializer_list<std::string_view> allowed,
+                                     nlohmann::json* out);
+// A string member: required or optional ("" when absent or null).
+std::optional<ApiError> get_string(const nlohmann::json& j, std::string_view key, bool required,
+                                   std::string* out, size_t max_bytes = 256);
+std::optional<ApiError> get_bool(const nlohmann::json& j, std::string_view key, bool* out);
+// A YYYY-MM-DD day; "" gives today (local calendar day).
+std::optional<ApiError> parse_day(std::string_view text, std::string_view name, Date* out);
+std::optional<ApiError> check_psn_no(std::string_view psn_no);
+std::string masked_psn(std::string_view psn_no, bool masked);
+
+}  // namespace huibao::server
