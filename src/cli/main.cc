@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "batch/batch.h"
+#include "cli/cmd_books.h"
 #include "cli/cmd_enrol.h"
 #include "cli/cmd_serve.h"
 #include "cli/cmd_store.h"
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
   huibao::cli::add_store_commands(app);
   huibao::cli::add_enrol_commands(app);
   huibao::cli::add_serve_commands(app);
+  huibao::cli::add_books_commands(app);
 
   CLI11_PARSE(app, argc, argv);
 

@@ -220,6 +220,35 @@ struct ItemBucket {
 
 inline constexpr Date kOpenEnd{INT32_MAX};
 
+// What becomes of a product's money at the year's end when its loss ratio is
+// below the floor: the shortfall (floor x earned premium - claims) is carried
+// into next year's premium subsidy or returned to the payers.
+enum class SurplusRule : uint8_t { kCarryOver, kReturn };
+
+// The products' books ([fund], optional): the year-end settlement of each
+// product, region and year, and how years are evaluated together. Ratios are
+// exact (ppm) and may exceed 100 % where a ceiling says so.
+struct FundRules {
+  bool declared = false;
+  Rate loss_ratio_floor;  // 0: no floor
+  SurplusRule surplus = SurplusRule::kCarryOver;
+  bool has_ceiling = false;
+  Rate loss_ratio_ceiling;     // above it the excess loss is shared...
+  Rate loss_share_government;  // ...the government bearing this share, the insurer the rest
+  bool has_operating_cost_cap = false;
+  Rate operating_cost_cap;         // operating cost and platform fees, of the earned premium
+  bool premium_transfers = false;  // premiums may be re-allocated between the plan's products
+  int evaluation_years = 1;        // consecutive plan years evaluated together
+};
+
+// What supervisors measure the programme against ([targets], optional).
+struct Targets {
+  bool has_enrolment_rate = false;
+  Rate enrolment_rate;  // enrolled / basic-insurance population
+  bool has_reimbursement_ratio = false;
+  Rate reimbursement_ratio;  // all layers' payments / policy-range cost, per claim
+};
+
 struct Plan {
   std::string id;
   std::string name;
@@ -242,6 +271,8 @@ struct Plan {
     std::string name, content;
   };
   std::vector<File> files;
+  FundRules fund;
+  Targets targets;
 
   int find_layer(std::string_view id) const;
   int find_product(std::string_view id) const;
@@ -255,5 +286,9 @@ struct Plan {
 Result<Plan> load_plan(const std::string& path);
 Result<Plan> load_plan_from_string(std::string_view toml_text, const std::string& source_name,
                                    const std::string& base_dir);
+// The same without reading the files the plan names (drug lists load empty):
+// for a plan text kept in the store, whose files are not at hand, by callers
+// that need its layers, products and rules but settle nothing.
+Result<Plan> load_plan_outline(std::string_view toml_text, const std::string& source_name);
 
 }  // namespace huibao

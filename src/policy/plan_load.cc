@@ -106,13 +106,14 @@ struct PlanError {
 
 class Loader {
  public:
-  Loader(std::string source, std::string base_dir)
-      : source_(std::move(source)), base_dir_(std::move(base_dir)) {}
+  Loader(std::string source, std::string base_dir, bool read_files)
+      : source_(std::move(source)), base_dir_(std::move(base_dir)), read_files_(read_files) {}
 
   Plan load(const toml::table& root) {
     plan_.source = source_;
     check_keys(root, "the plan file",
-               {"plan", "product", "drug_list", "bucket", "deductible", "cap", "layer"});
+               {"plan", "product", "drug_list", "bucket", "deductible", "cap", "layer", "fund",
+                "targets"});
     const toml::table& p = require_table(root, "plan", root, "the plan file");
     check_keys(p, "[plan]", {"id", "name", "begin", "end", "med_types", "region_admdvs"});
     plan_.id = require_string(p, "id", "[plan]");
@@ -132,6 +133,8 @@ class Loader {
     for_each_table(root, "cap", [&](const toml::table& t) { load_cap(t); });
     for_each_table(root, "layer", [&](const toml::table& t) { load_layer(t); });
     if (plan_.layers.empty()) fail(root, "the plan has no [[layer]]");
+    if (auto n = root.get("fund")) load_fund(*n);
+    if (auto n = root.get("targets")) load_targets(*n);
     return std::move(plan_);
   }
 
@@ -637,6 +640,10 @@ class Loader {
     d.id = require_id(t, where, "drug_list");
     where = "drug_list '" + d.id + "'";
     std::string file = require_string(t, "file", where);
+    if (!read_files_) {
+      plan_.drug_lists.push_back(std::move(d));
+      return;
+    }
     std::string path = file.front() == '/' ? file : base_dir_ + "/" + file;
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(*t.get("file"), where + ": cannot read '" + path + "'");
@@ -1008,19 +1015,113 @@ class Loader {
     plan_.layers.push_back(std::move(L));
   }
 
+  // A ratio such as "80%" or "110%" (up to max_percent), exact to 0.0001 %.
+  Rate ratio_of(const toml::node& n, const std::string& what, int64_t max_percent) {
+    auto s = n.as_string();
+    const std::string_view v = s ? std::string_view(**s) : std::string_view();
+    size_t digits = 0;
+    while (digits < v.size() && digits < 4 && v[digits] >= '0' && v[digits] <= '9') ++digits;
+    const std::string_view rest = v.substr(digits);
+    Rate fraction, r;
+    // The whole percent here, the fraction and the sign checked by parse_percent.
+    if (digits > 0 && !rest.empty() && (rest[0] == '.' || rest[0] == '%') &&
+        parse_percent("0" + std::string(rest), &fraction)) {
+      r.ppm = std::stoll(std::string(v.substr(0, digits))) * 10'000 + fraction.ppm;
+      if (r.ppm <= max_percent * 10'000) return r;
+    }
+    fail(n, what + " must be a percentage string between \"0%\" and \"" +
+                std::to_string(max_percent) + "%\", such as \"80%\"");
+  }
+
+  bool bool_of(const toml::node& n, const std::string& what) {
+    auto b = n.as_boolean();
+    if (!b) fail(n, what + " must be true or false");
+    return **b;
+  }
+
+  // [fund]: the year-end rules of the products' books.
+  void load_fund(const toml::node& n) {
+    const std::string where = "[fund]";
+    const toml::table* t = n.as_table();
+    if (t == nullptr) fail(n, "'fund' must be a [fund] table");
+    check_keys(*t, where,
+               {"loss_ratio_floor", "surplus", "loss_ratio_ceiling", "loss_share_government",
+                "operating_cost_cap", "premium_transfers", "evaluation_years"});
+    FundRules& f = plan_.fund;
+    f.declared = true;
+    if (auto v = t->get("loss_ratio_floor"))
+      f.loss_ratio_floor = ratio_of(*v, where + ": 'loss_ratio_floor'", 100);
+    if (auto v = t->get("surplus")) {
+      if (f.loss_ratio_floor.ppm == 0)
+        fail(*v, where + ": 'surplus' says what happens below 'loss_ratio_floor'; give the floor");
+      f.surplus = SurplusRule(choice_of(*v, where + ": 'surplus'", {"carry_over", "return"}));
+    }
+    const toml::node* ceiling = t->get("loss_ratio_ceiling");
+    const toml::node* share = t->get("loss_share_government");
+    if ((ceiling == nullptr) != (share == nullptr))
+      fail(ceiling != nullptr ? *ceiling : *share,
+           where +
+               ": 'loss_ratio_ceiling' and 'loss_share_government' go together (the loss "
+               "above the ceiling, and the government's share of it)");
+    if (ceiling != nullptr) {
+      f.has_ceiling = true;
+      f.loss_ratio_ceiling = ratio_of(*ceiling, where + ": 'loss_ratio_ceiling'", 1000);
+      f.loss_share_government = ratio_of(*share, where + ": 'loss_share_government'", 100);
+      if (f.loss_ratio_ceiling.ppm < f.loss_ratio_floor.ppm)
+        fail(*ceiling, where + ": 'loss_ratio_ceiling' is below 'loss_ratio_floor'");
+    }
+    if (auto v = t->get("operating_cost_cap")) {
+      f.has_operating_cost_cap = true;
+      f.operating_cost_cap = ratio_of(*v, where + ": 'operating_cost_cap'", 100);
+    }
+    if (auto v = t->get("premium_transfers")) {
+      f.premium_transfers = bool_of(*v, where + ": 'premium_transfers'");
+      if (f.premium_transfers && plan_.products.size() < 2)
+        fail(*v, where +
+                     ": 'premium_transfers' needs two or more [[product]]s to move premiums "
+                     "between");
+    }
+    if (auto v = t->get("evaluation_years")) {
+      auto i = v->as_integer();
+      if (!i || **i < 1 || **i > 10)
+        fail(*v, where + ": 'evaluation_years' must be an integer from 1 to 10");
+      f.evaluation_years = int(**i);
+    }
+  }
+
+  // [targets]: what supervisors measure the programme against.
+  void load_targets(const toml::node& n) {
+    const std::string where = "[targets]";
+    const toml::table* t = n.as_table();
+    if (t == nullptr) fail(n, "'targets' must be a [targets] table");
+    check_keys(*t, where, {"enrolment_rate", "reimbursement_ratio"});
+    Targets& g = plan_.targets;
+    if (auto v = t->get("enrolment_rate")) {
+      g.has_enrolment_rate = true;
+      g.enrolment_rate = ratio_of(*v, where + ": 'enrolment_rate'", 100);
+    }
+    if (auto v = t->get("reimbursement_ratio")) {
+      g.has_reimbursement_ratio = true;
+      g.reimbursement_ratio = ratio_of(*v, where + ": 'reimbursement_ratio'", 100);
+    }
+  }
+
   std::string source_;
   std::string base_dir_;
+  bool read_files_;
   Plan plan_;
   std::set<std::string> names_;
 };
 
 }  // namespace
 
-Result<Plan> load_plan_from_string(std::string_view text, const std::string& source_name,
-                                   const std::string& base_dir) {
+namespace {
+
+Result<Plan> load_text(std::string_view text, const std::string& source_name,
+                       const std::string& base_dir, bool read_files) {
   try {
     toml::table root = toml::parse(text, source_name);
-    Loader loader(source_name, base_dir);
+    Loader loader(source_name, base_dir, read_files);
     return loader.load(root);
   } catch (const toml::parse_error& e) {
     std::ostringstream o;
@@ -1029,6 +1130,17 @@ Result<Plan> load_plan_from_string(std::string_view text, const std::string& sou
   } catch (const PlanError& e) {
     return Status(Code::kPlanInvalid, e.message);
   }
+}
+
+}  // namespace
+
+Result<Plan> load_plan_from_string(std::string_view text, const std::string& source_name,
+                                   const std::string& base_dir) {
+  return load_text(text, source_name, base_dir, true);
+}
+
+Result<Plan> load_plan_outline(std::string_view text, const std::string& source_name) {
+  return load_text(text, source_name, "", false);
 }
 
 Result<Plan> load_plan(const std::string& path) {

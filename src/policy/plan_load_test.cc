@@ -270,6 +270,69 @@ TEST(PlanLoad, RegionPrefixesAreDigits) {
 
 // Plans are data: the engine's C++ must not name a reference plan, its layers
 // or its products, so that a third city needs only a new file.
+TEST(PlanLoad, FundRulesAndTargets) {
+  Result<Plan> a = load_plan("plans/shandong-2020-fupin.toml");
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_TRUE(a->fund.declared);
+  EXPECT_EQ(a->fund.loss_ratio_floor.ppm, 800'000);
+  EXPECT_EQ(a->fund.surplus, SurplusRule::kCarryOver);
+  EXPECT_TRUE(a->fund.has_ceiling);
+  EXPECT_EQ(a->fund.loss_ratio_ceiling.ppm, 1'000'000);
+  EXPECT_EQ(a->fund.loss_share_government.ppm, 500'000);
+  EXPECT_TRUE(a->fund.premium_transfers);
+  EXPECT_EQ(a->fund.evaluation_years, 1);
+  EXPECT_TRUE(a->targets.has_reimbursement_ratio);
+  EXPECT_EQ(a->targets.reimbursement_ratio.ppm, 900'000);
+  Result<Plan> b = load_plan("plans/shandong-2024-huiminbao.toml");
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_EQ(b->fund.surplus, SurplusRule::kReturn);
+  EXPECT_EQ(b->fund.evaluation_years, 3);
+  EXPECT_FALSE(b->fund.has_ceiling);
+  EXPECT_FALSE(b->fund.premium_transfers);
+  EXPECT_EQ(b->targets.enrolment_rate.ppm, 300'000);
+  // A ceiling may exceed 100 %, exact to 0.0001 %.
+  const std::string layer = "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"60%\"\n";
+  Result<Plan> p = load_plan_from_string(
+      std::string(kHeader) + layer +
+          "[fund]\nloss_ratio_floor = \"80%\"\nloss_ratio_ceiling = \"112.5%\"\n"
+          "loss_share_government = \"60%\"\noperating_cost_cap = \"8.25%\"\n",
+      "t.toml", "plans");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  EXPECT_EQ(p->fund.loss_ratio_ceiling.ppm, 1'125'000);
+  EXPECT_EQ(p->fund.operating_cost_cap.ppm, 82'500);
+  // Without the tables nothing is declared.
+  Result<Plan> none = load_plan_from_string(std::string(kHeader) + layer, "t.toml", "plans");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->fund.declared);
+  EXPECT_FALSE(none->targets.has_enrolment_rate);
+  // An outline reads no file: the drug list stays empty.
+  Result<Plan> outline = load_plan_outline(
+      std::string(kHeader) + "[[drug_list]]\nid = \"d\"\nfile = \"/nonexistent.csv\"\n" + layer,
+      "stored");
+  ASSERT_TRUE(outline.ok()) << outline.status().to_string();
+  EXPECT_TRUE(outline->drug_lists[0].codes.empty());
+}
+
+TEST(PlanLoad, FundRuleErrorsNameFileLineAndProblem) {
+  // The layer takes lines 7-10; the table's first key is on line 12.
+  const std::string layer = "[[layer]]\nid = \"x\"\nbase = \"inscp_scp_amt\"\nrate = \"60%\"\n";
+  expect_error(layer + "[fund]\nsurplus = \"return\"\n", 12, "give the floor");
+  expect_error(layer + "[fund]\nloss_ratio_floor = \"80\"\n", 12, "percentage");
+  expect_error(layer + "[fund]\nloss_ratio_floor = \"120%\"\n", 12, "\"100%\"");
+  expect_error(layer + "[fund]\nloss_ratio_floor = \"80%\"\nsurplus = \"keep\"\n", 13,
+               "\"carry_over\"");
+  expect_error(layer + "[fund]\nloss_ratio_ceiling = \"110%\"\n", 12, "go together");
+  expect_error(layer +
+                   "[fund]\nloss_ratio_floor = \"80%\"\nloss_ratio_ceiling = \"70%\"\n"
+                   "loss_share_government = \"50%\"\n",
+               13, "below");
+  expect_error(layer + "[fund]\npremium_transfers = true\n", 12, "two or more");
+  expect_error(layer + "[fund]\nevaluation_years = 0\n", 12, "1 to 10");
+  expect_error(layer + "[fund]\nfloor = \"80%\"\n", 12, "unknown key 'floor'");
+  expect_error(layer + "[targets]\nenrolment_rate = 30\n", 12, "percentage");
+  expect_error(layer + "[targets]\nrate = \"30%\"\n", 12, "unknown key 'rate'");
+}
+
 TEST(PlanLoad, NoCodeMentionsAReferencePlan) {
   const std::regex words(
       R"(\b(hifmi|hifob|hosp_red|supp|hmb|hmb_in|hmb_out|hmb_drug|fupin\w*|huiminbao|special_drug\w*)\b)");
