@@ -740,9 +740,31 @@ TEST(StoreSql, EmbeddedMigrationsAreNumberedAndChecksummed) {
     EXPECT_FALSE(m[i].sql.empty());
   }
   EXPECT_NE(m[0].sql.find("CREATE TABLE settlements"), std::string_view::npos);
+  for (const Migration& one : m) {  // engine sections are closed
+    for (std::string_view open : {"/*sqlite:", "/*postgresql:"}) {
+      for (size_t at = one.sql.find(open); at != std::string_view::npos;
+           at = one.sql.find(open, at + 1)) {
+        EXPECT_NE(one.sql.find("*/", at), std::string_view::npos) << one.name;
+      }
+    }
+  }
   EXPECT_EQ(migration_checksum(""), "cbf29ce484222325");
   EXPECT_EQ(migration_checksum("a"), "af63dc4c8601ec8c");
   EXPECT_EQ(utc_timestamp_now().size(), 24u);
+}
+
+TEST(StoreSql, MigrationEngineSectionsRunOnlyOnTheirEngine) {
+  const std::string_view sql =
+      "CREATE TABLE a (x INT);\n/*sqlite:\nCREATE TABLE b (y INT) WITHOUT ROWID;\n*/\n"
+      "/*postgresql:\nALTER TABLE a ADD COLUMN z INT;\n*/\nCREATE TABLE c (w INT);";
+  EXPECT_EQ(migration_sql_for(sql, Engine::kSqlite),
+            "CREATE TABLE a (x INT);\n\nCREATE TABLE b (y INT) WITHOUT ROWID;\n\n\n"
+            "CREATE TABLE c (w INT);");
+  EXPECT_EQ(migration_sql_for(sql, Engine::kPostgres),
+            "CREATE TABLE a (x INT);\n\n\nALTER TABLE a ADD COLUMN z INT;\n\n"
+            "CREATE TABLE c (w INT);");
+  EXPECT_EQ(migration_sql_for("SELECT 1 /* a comment */", Engine::kSqlite),
+            "SELECT 1 /* a comment */");
 }
 
 TEST(StoreSql, StoreCodesHaveStableNames) {

@@ -87,9 +87,10 @@ int run_settle_db(const std::string& url, const std::string& plan_path, BatchOpt
   if (!quiet) {
     std::printf("%s", format_summary(*plan, sum.batch).c_str());
     std::printf("store           %s, plan version %d\n", url.c_str(), sum.plan_version);
-    std::printf("stored          %llu settlements in %llu transactions (%.3f s)\n",
-                (unsigned long long)sum.stored, (unsigned long long)sum.commits,
-                sum.persist_seconds);
+    std::printf(
+        "stored          %llu settlements in %llu transactions (%.3f s; writer CPU %.3f s)\n",
+        (unsigned long long)sum.stored, (unsigned long long)sum.commits, sum.persist_seconds,
+        sum.writer_cpu_seconds);
     std::printf("claims file     %.3f s in all (roll and state loaded in %.3f s), %.0f records/s\n",
                 total, sum.load_seconds, total > 0 ? double(sum.batch.records) / total : 0.0);
     std::printf("peak memory     %.1f MiB\n", double(peak_rss_kib()) / 1024.0);

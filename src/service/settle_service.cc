@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -147,6 +148,9 @@ class GroupWriters {
     return Status::Ok();
   }
 
+  // CPU time the writer threads have spent, in seconds (after finish).
+  double cpu_seconds() const { return cpu_seconds_; }
+
   Status finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -160,13 +164,23 @@ class GroupWriters {
   }
 
  private:
+  static double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+  }
+
   void work(Db& conn) {
+    const double cpu0 = thread_cpu_seconds();
     for (;;) {
       G g;
       {
         std::unique_lock<std::mutex> lock(mu_);
         ready_.wait(lock, [&] { return !queue_.empty() || closing_ || !failed_.ok(); });
-        if (!failed_.ok() || queue_.empty()) return;
+        if (!failed_.ok() || queue_.empty()) {
+          cpu_seconds_ += thread_cpu_seconds() - cpu0;
+          return;
+        }
         g = std::move(queue_.front());
         queue_.pop_front();
       }
@@ -179,6 +193,7 @@ class GroupWriters {
         if (failed_.ok()) failed_ = s;
         room_.notify_all();
         ready_.notify_all();
+        cpu_seconds_ += thread_cpu_seconds() - cpu0;
         return;
       }
     }
@@ -196,6 +211,7 @@ class GroupWriters {
   std::vector<G> free_;
   bool closing_ = false;
   Status failed_;
+  double cpu_seconds_ = 0;  // guarded by mu_
 };
 
 }  // namespace
@@ -715,6 +731,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   if (Status s = writers.finish(); failed.ok()) failed = s;
   if (!failed.ok()) return failed;
   out->commits = commits;
+  out->writer_cpu_seconds = writers.cpu_seconds();
   out->persist_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
   return job.write(&out->batch);
 }

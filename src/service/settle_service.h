@@ -40,6 +40,7 @@ struct StoreSettleSummary {
   uint64_t stored = 0;   // settlements stored by this run
   uint64_t commits = 0;  // transactions
   double load_seconds = 0, persist_seconds = 0;
+  double writer_cpu_seconds = 0;  // CPU time of the threads that stored
 };
 
 Status settle_into_store(store::Db& db, const Plan& plan, std::string_view plan_text,

@@ -1,5 +1,6 @@
 #include "store/migrate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -72,7 +73,7 @@ Status check_applied(const std::vector<Applied>& applied, std::span<const Migrat
 }
 
 Status apply(Db& db, const Migration& m) {
-  if (Status s = db.exec(m.sql); !s.ok()) {
+  if (Status s = db.exec(migration_sql_for(m.sql, db.dialect().engine)); !s.ok()) {
     return Status(s.code(), "migration " + file_name(m.version, m.name) + ": " + s.message());
   }
   Result<Stmt*> st = db.prepare(
@@ -90,6 +91,26 @@ Status apply(Db& db, const Migration& m) {
 
 Status migrate(Db& db) {
   return migrate(db, embedded_migrations());
+}
+
+std::string migration_sql_for(std::string_view sql, Engine engine) {
+  static constexpr std::string_view kSqlite = "/*sqlite:", kPostgres = "/*postgresql:";
+  std::string out;
+  size_t at = 0;
+  for (;;) {
+    const size_t a = sql.find(kSqlite, at), b = sql.find(kPostgres, at);
+    const size_t open = std::min(a, b);
+    if (open == std::string_view::npos) break;
+    const bool sqlite = open == a;
+    const size_t body = open + (sqlite ? kSqlite : kPostgres).size();
+    const size_t close = sql.find("*/", body);
+    HB_ASSERT(close != std::string_view::npos);  // tests check every embedded one
+    out.append(sql.substr(at, open - at));
+    if (sqlite == (engine == Engine::kSqlite)) out.append(sql.substr(body, close - body));
+    at = close + 2;
+  }
+  out.append(sql.substr(at));
+  return out;
 }
 
 Status migrate(Db& db, std::span<const Migration> migrations) {

@@ -17,8 +17,16 @@ namespace huibao::store {
 struct Migration {
   int version;            // 1, 2, ... without gaps
   std::string_view name;  // "init" for 0001_init.sql
-  std::string_view sql;   // portable to both engines
+  std::string_view sql;   // portable to both engines, but for engine sections
 };
+
+// The text a migration runs on one engine. Portable SQL is the rule; where
+// the engines cannot share a statement (a SQLite table rebuild, say) the file
+// holds engine sections, comments to any SQL reader:
+//   /*sqlite: ... */  and  /*postgresql: ... */
+// Each section's text is kept on its engine and dropped on the other; the
+// checksum is of the file as written.
+std::string migration_sql_for(std::string_view sql, Engine engine);
 
 // The migrations built into this binary (generated from migrations/*.sql).
 std::span<const Migration> embedded_migrations();
