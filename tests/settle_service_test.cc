@@ -642,6 +642,17 @@ class OnlineSettleTest : public SettleServiceTest {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
+  // A generated medical claim that settles under plan_ ("" if none does).
+  std::string a_medical_claim_that_settles(OnlineSettler& settler) {
+    for (const std::string& l : unique_lines_in_claim_order()) {
+      Result<OnlineOutcome> pre = settler.presettle(plan_.id, l, false);
+      EXPECT_TRUE(pre.ok()) << pre.status().to_string();
+      if (pre.ok() && pre->code == Code::kOk && l.find("\"begndate\":\"") != std::string::npos)
+        return l;
+    }
+    return "";
+  }
+
   // The generated lines whose setl_id is used once, in the order a batch
   // applies a person's claims (DOMAIN.md §3: begndate, enddate, setl_id).
   std::vector<std::string> unique_lines_in_claim_order() {
@@ -867,15 +878,7 @@ TEST_P(OnlineSettleTest, RoutingAmongPlansOfOneRegionAndYear) {
   served.push_back({twin_text, *twin});
   Result<std::unique_ptr<OnlineSettler>> settler = OnlineSettler::open(o, std::move(served));
   ASSERT_TRUE(settler.ok()) << settler.status().to_string();
-  std::string line;
-  for (const std::string& l : unique_lines_in_claim_order()) {
-    Result<OnlineOutcome> pre = (*settler)->presettle(plan_.id, l, false);
-    ASSERT_TRUE(pre.ok());
-    if (pre->code == Code::kOk && l.find("\"begndate\":\"") != std::string::npos) {
-      line = l;
-      break;
-    }
-  }
+  const std::string line = a_medical_claim_that_settles(**settler);
   ASSERT_FALSE(line.empty());
   Result<OnlineOutcome> ambiguous = (*settler)->settle("", line, false, "desk");
   EXPECT_EQ(ambiguous.status().code(), Code::kMalformedRecord);
@@ -891,6 +894,52 @@ TEST_P(OnlineSettleTest, RoutingAmongPlansOfOneRegionAndYear) {
   EXPECT_TRUE(named->committed);
   EXPECT_EQ(named->plan_id, "twin");
   EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 1);
+}
+
+// Without a plan_id, a claim goes to the plan of the person's region whose
+// period holds its date, also when the first plan served is of another year
+// (the claim parsed under it is refused, and keeps no line to route with).
+TEST_P(OnlineSettleTest, RoutingByDateWhenTheFirstPlanIsOfAnotherYear) {
+  std::string earlier_text = plan_text_;
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = earlier_text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    earlier_text.replace(at, from.size(), to);
+  };
+  replace("id = \"" + plan_.id + "\"", "id = \"earlier\"");
+  const std::string year = std::to_string(plan_.year());
+  const std::string before = std::to_string(plan_.year() - 1);
+  // Every date YYYY-MM-DD of the plan's year (not file names such as its drug list's).
+  for (size_t at = earlier_text.find(year + "-"); at != std::string::npos;
+       at = earlier_text.find(year + "-", at + 4)) {
+    const bool date = at + 10 <= earlier_text.size() && std::isdigit(earlier_text[at + 5]) &&
+                      earlier_text[at + 7] == '-';
+    if (date) earlier_text.replace(at, 4, before);
+  }
+  const fs::path plans = fs::path(HUIBAO_SOURCE_DIR) / "plans";
+  Result<Plan> earlier = load_plan_from_string(earlier_text, "earlier.toml", plans.string());
+  ASSERT_TRUE(earlier.ok()) << earlier.status().to_string();
+  ASSERT_EQ(earlier->year(), plan_.year() - 1);
+  OnlineOptions o;
+  o.url = url_;
+  std::vector<OnlinePlan> served;
+  served.push_back({earlier_text, *earlier});  // served first
+  served.push_back({plan_text_, plan_});
+  Result<std::unique_ptr<OnlineSettler>> settler = OnlineSettler::open(o, std::move(served));
+  ASSERT_TRUE(settler.ok()) << settler.status().to_string();
+  const std::string line = a_medical_claim_that_settles(**settler);
+  ASSERT_FALSE(line.empty());
+  Result<OnlineOutcome> pre = (*settler)->presettle("", line, false);
+  ASSERT_TRUE(pre.ok()) << pre.status().to_string();
+  EXPECT_EQ(pre->code, Code::kOk) << pre->message;
+  EXPECT_EQ(pre->plan_id, plan_.id);
+  Result<OnlineOutcome> settled = (*settler)->settle("", line, false, "desk");
+  ASSERT_TRUE(settled.ok()) << settled.status().to_string();
+  EXPECT_EQ(settled->code, Code::kOk) << settled->message;
+  EXPECT_EQ(settled->plan_id, plan_.id);
+  EXPECT_TRUE(settled->committed);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements WHERE plan_id = '" + plan_.id + "'"),
+            1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, OnlineSettleTest,

@@ -325,6 +325,7 @@ Result<std::string> zero_self_pay_report(Db& db, const Scope& s) {
                   int64_t(std::max(0, s.query->rows_max))},
                  [&](Stmt& st) {
                    if (!s.plan_selected(st.column_text(2))) return;
+                   s.read_person(st.column_text(1), st.column_text(0));
                    cases.text(st.column_text(0)).text(masked(st.column_text(1), s.query->unmasked));
                    cases.text(st.column_text(2)).text(st.column_text(3)).text(st.column_text(4));
                    cases.integer(st.column_int64(5)).text(st.column_text(6));
@@ -527,7 +528,8 @@ Result<std::string> settlement_report(Db& db, const Scope& s) {
         setl["setl_id"] = std::string(st.column_text(0));
         setl["kind"] = std::string(st.column_text(1));
         setl["ref_setl_id"] = std::string(st.column_text(2));
-        setl["psn_no"] = masked(st.column_text(3), false);
+        setl["psn_no"] = masked(st.column_text(3), s.query->unmasked);
+        s.read_person(st.column_text(3), st.column_text(0));
         plan_id = std::string(st.column_text(4));
         version = int(st.column_int64(5));
         setl["plan_id"] = plan_id;
@@ -546,8 +548,10 @@ Result<std::string> settlement_report(Db& db, const Scope& s) {
         setl["created_at"] = std::string(st.column_text(17));
       });
   if (!q.ok()) return q;
-  if (setl.is_null())
+  if (setl.is_null()) {
+    s.trace->bad_param = "setl_id";
     return Status(Code::kPlanInvalid, "no settlement '" + setl_id + "' is stored");
+  }
   const Plan* plan = s.plans.version(plan_id, version);
   if (plan == nullptr)
     return Status(Code::kStoreError, "settlement " + setl_id + " names a plan version not stored");

@@ -18,6 +18,7 @@ inline constexpr std::string_view kProvince = "370000";
 
 struct Scope {
   const ReportQuery* query = nullptr;
+  ReportTrace* trace = nullptr;  // never null inside the report functions
   StoredPlans plans;
   int year = 0;
   std::vector<const StoredPlan*> year_plans;  // the plans of the year the query selects
@@ -29,10 +30,15 @@ struct Scope {
   bool with_province() const { return query->region.empty(); }
   // The plan of the year (selected) that has the product.
   const StoredPlan* plan_of_product(std::string_view product) const;
+  // Notes a person whose data the report holds.
+  void read_person(std::string_view psn_no, std::string_view setl_id) const {
+    trace->persons.push_back({std::string(psn_no), std::string(setl_id)});
+  }
 };
 
-// Resolves the query: the year (latest when 0), the plans, the filters.
-Result<Scope> resolve_scope(store::Db& db, const ReportQuery& q);
+// Resolves the query: the year (latest when 0), the plans, the filters. A
+// query naming nothing stored is kPlanInvalid, with trace->bad_param set.
+Result<Scope> resolve_scope(store::Db& db, const ReportQuery& q, ReportTrace* trace);
 // Writes the scope into the report root.
 void put_scope(const Scope& s, ReportBuilder* r);
 

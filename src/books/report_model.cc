@@ -2,8 +2,13 @@
 
 #include <xlsxwriter.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "books/rules.h"
 #include "store/migrate.h"
@@ -223,6 +228,34 @@ Status write_report_xlsx(std::string_view report_json, const std::string& path) 
   if (e != LXW_NO_ERROR)
     return Status(Code::kIoError, "cannot write '" + path + "': " + std::string(lxw_strerror(e)));
   return Status::Ok();
+}
+
+Result<std::string> report_xlsx_bytes(std::string_view report_json) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
+  if (ec) return Status(Code::kIoError, "no temporary directory: " + ec.message());
+  std::string path = (dir / "huibao-report-XXXXXX.xlsx").string();
+  const int fd = ::mkstemps(path.data(), 5);
+  if (fd < 0) return Status(Code::kIoError, "cannot create a temporary file in " + dir.string());
+  ::close(fd);
+  struct Remove {
+    const std::string& path;
+    ~Remove() { ::unlink(path.c_str()); }
+  } remove{path};
+  if (Status s = write_report_xlsx(report_json, path); !s.ok()) return s;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) return Status(Code::kIoError, "cannot read back '" + path + "'");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return std::move(bytes).str();
+}
+
+Result<std::vector<std::string>> report_table_names(std::string_view report_json) {
+  Result<Json> j = parse(report_json);
+  if (!j.ok()) return j.status();
+  std::vector<std::string> names;
+  for (const Json& t : (*j)["tables"]) names.push_back(t["name"].get<std::string>());
+  return names;
 }
 
 }  // namespace huibao::books

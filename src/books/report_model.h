@@ -77,5 +77,11 @@ Status write_report_csv(std::string_view report_json, const std::string& path,
 Result<std::string> report_table_csv(std::string_view report_json, std::string_view table);
 // The report as an XLSX workbook, one sheet per table.
 Status write_report_xlsx(std::string_view report_json, const std::string& path);
+// The same workbook as bytes (for the API): written to a private temporary
+// file (libxlsxwriter writes files only), read back and removed, also when
+// writing fails.
+Result<std::string> report_xlsx_bytes(std::string_view report_json);
+// The names of the report's tables, in order.
+Result<std::vector<std::string>> report_table_names(std::string_view report_json);
 
 }  // namespace huibao::books

@@ -80,26 +80,29 @@ const StoredPlan* Scope::plan_of_product(std::string_view product) const {
   return nullptr;
 }
 
-Result<Scope> resolve_scope(Db& db, const ReportQuery& q) {
+Result<Scope> resolve_scope(Db& db, const ReportQuery& q, ReportTrace* trace) {
   Scope s;
   s.query = &q;
+  s.trace = trace;
+  auto bad = [&](std::string_view param, std::string message) {
+    trace->bad_param = std::string(param);
+    return Status(Code::kPlanInvalid, std::move(message));
+  };
   Result<StoredPlans> plans = StoredPlans::load(db);
   if (!plans.ok()) return plans.status();
   s.plans = std::move(*plans);
   if (!q.region.empty() && !is_city_code(q.region))
-    return Status(Code::kPlanInvalid,
-                  "region '" + q.region + "' must be a city code such as 370200");
+    return bad("region", "region '" + q.region + "' must be a city code such as 370200");
   s.year = q.year != 0 ? q.year : s.plans.latest_year();
   for (const StoredPlan* p : s.plans.of_year(s.year)) {
     if (q.plan_id.empty() || p->plan_id == q.plan_id) s.year_plans.push_back(p);
   }
   if (!q.plan_id.empty() && s.year_plans.empty())
-    return Status(Code::kPlanInvalid, "no stored plan '" + q.plan_id + "' for " +
-                                          std::to_string(s.year) +
-                                          " (settle or enrol under it first)");
+    return bad("plan_id", "no stored plan '" + q.plan_id + "' for " + std::to_string(s.year) +
+                              " (settle or enrol under it first)");
   if (!q.product.empty() && s.plan_of_product(q.product) == nullptr)
-    return Status(Code::kPlanInvalid, "no stored plan of " + std::to_string(s.year) +
-                                          " has product '" + q.product + "'");
+    return bad("product",
+               "no stored plan of " + std::to_string(s.year) + " has product '" + q.product + "'");
   return s;
 }
 
@@ -150,7 +153,11 @@ std::string layer_role(const Plan& plan, std::string_view layer) {
   return l >= 0 && plan.layers[size_t(l)].payer == Payer::kHospital ? "hospital" : "fund";
 }
 
-Result<std::string> report_json(Db& db, ReportKind kind, const ReportQuery& query) {
+Result<std::string> report_json(Db& db, ReportKind kind, const ReportQuery& query,
+                                ReportTrace* trace) {
+  ReportTrace own;
+  if (trace == nullptr) trace = &own;
+  *trace = ReportTrace{};
   // A read transaction: every table of the report from one snapshot.
   Tx tx(db, store::TxMode::kRead);
   if (!tx.ok()) return tx.status();
@@ -158,7 +165,7 @@ Result<std::string> report_json(Db& db, ReportKind kind, const ReportQuery& quer
     if (Status s = db.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"); !s.ok())
       return s;
   }
-  Result<Scope> scope = resolve_scope(db, query);
+  Result<Scope> scope = resolve_scope(db, query, trace);
   if (!scope.ok()) return scope.status();
   Result<std::string> out = Status(Code::kPlanInvalid, "unknown report");
   switch (kind) {

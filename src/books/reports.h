@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.h"
 #include "store/db.h"
@@ -58,12 +59,29 @@ struct ReportQuery {
   int min_claims = 30;    // hospitals: fewest claims to be ranked by out-of-catalogue share
   int rows_max = 1000;    // zero self-pay: cases listed (all are counted)
   std::string setl_id;    // settlement: which ("" : the one whose insurers paid most)
-  bool unmasked = false;  // zero self-pay: resident ids in full (CLI only; not for the API)
+  bool unmasked = false;  // zero self-pay, settlement: resident ids in full (the CLI's
+                          // --unmasked; the API's roles that see ids)
 };
 
-// The report as JSON text. kPlanInvalid for a query that names nothing
-// stored (an unknown plan or setl_id, a bad region); store codes otherwise.
-Result<std::string> report_json(store::Db& db, ReportKind kind, const ReportQuery& query);
+// What a report tells its caller besides the JSON: which query parameter
+// named nothing stored, and whose personal data the report holds (for the
+// audit log: every read of personal data is written there).
+struct ReportTrace {
+  std::string bad_param;  // on kPlanInvalid: "plan_id", "product", "region" or "setl_id";
+                          // "" when the query was fine but there is nothing to report
+  struct PersonRow {
+    std::string psn_no;  // in full, also when the report masks it
+    std::string setl_id;
+  };
+  std::vector<PersonRow> persons;  // in report order
+};
+
+// The report as JSON text (report_query.h checks the query's values).
+// kPlanInvalid for a query that names nothing stored (an unknown plan,
+// product or setl_id; trace->bad_param says which), or a settlement report
+// of a year without settlements; store codes otherwise.
+Result<std::string> report_json(store::Db& db, ReportKind kind, const ReportQuery& query,
+                                ReportTrace* trace = nullptr);
 
 enum class ChartKind : uint8_t {
   kLossRatio,      // loss ratio by city against the plan's floor (80 %)

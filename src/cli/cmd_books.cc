@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -14,6 +15,7 @@
 #include "books/population.h"
 #include "books/post.h"
 #include "books/report_model.h"
+#include "books/report_query.h"
 #include "books/reports.h"
 #include "cli/cli_common.h"
 #include "core/date.h"
@@ -278,21 +280,44 @@ void add_year_end(CLI::App* books) {
   });
 }
 
+// ---- the query options of balances and reports (books/report_query.h: the
+// names and checks the API shares) ----
+
+struct QueryArgs : Common {
+  books::ReportQuery q;
+  std::map<books::QueryParam, std::string> given;  // as typed
+};
+
+template <class Takes>
+void add_query_options(CLI::App* cmd, QueryArgs* a, Takes takes) {
+  for (const books::QueryParamInfo& p : books::query_params()) {
+    if (takes(p.param))
+      cmd->add_option(books::cli_flag(p.name), a->given[p.param], std::string(p.help));
+  }
+}
+
+// The typed values, checked into a->q; a bad one fails (exit 2) naming its option.
+void apply_query(QueryArgs* a) {
+  for (const auto& [param, value] : a->given) {
+    if (auto e = books::set_query_param(&a->q, param, value))
+      fail(Status(Code::kRollInvalid,
+                  books::cli_flag(books::query_param(param).name) + " " + e->message));
+  }
+}
+
 void add_balances(CLI::App* books) {
-  struct Args : Common {
-    books::BalanceFilter f;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<QueryArgs>();
   auto* cmd =
       books->add_subcommand("balances", "every account of every book, derived from the journal");
-  cmd->add_option("--year", a->f.year, "only this plan year");
-  cmd->add_option("--product", a->f.product, "only this product");
-  cmd->add_option("--region", a->f.region, "only this city (code NNNN00)");
+  add_query_options(cmd, a.get(), books::balances_take);
   add_common(cmd, a.get());
   cmd->callback([a] {
+    apply_query(a.get());
+    const books::BalanceFilter f =
+        books::balance_filter(a->q, !a->given[books::QueryParam::kYear].empty());
     std::unique_ptr<store::Db> db = open(a->db);
     std::vector<books::BalanceRow> rows;
-    if (Status s = books::book_balances(*db, a->f, &rows); !s.ok()) fail(s);
+    if (Status s = books::book_balances(*db, f, &rows); !s.ok()) fail(s);
     std::printf("%-14s %-6s %4s  %-30s %16s %16s %16s\n", "product", "region", "year", "account",
                 "debit", "credit", "balance");
     for (const books::BalanceRow& r : rows)
@@ -318,19 +343,9 @@ void add_check(CLI::App* books) {
 
 // ---- reports ----
 
-struct ReportArgs : Common {
-  books::ReportQuery q;
+struct ReportArgs : QueryArgs {
   std::string out, svg, dir;
 };
-
-void add_query_options(CLI::App* cmd, ReportArgs* a) {
-  cmd->add_option("--year", a->q.year, "plan year (default: the latest stored)");
-  cmd->add_option("--plan-id", a->q.plan_id, "only this plan");
-  cmd->add_option("--product", a->q.product, "only this product");
-  cmd->add_option("--region", a->q.region,
-                  "only this city (code NNNN00); default: every city "
-                  "and the province");
-}
 
 // --out's format from its extension.
 void write_out(const std::string& json, const std::string& path) {
@@ -373,29 +388,20 @@ void add_report(CLI::App& app) {
   for (const books::ReportInfo& info : books::report_catalog()) {
     auto a = std::make_shared<ReportArgs>();
     auto* cmd = report->add_subcommand(std::string(info.name), std::string(info.title));
-    add_query_options(cmd, a.get());
+    const books::ReportKind kind = info.kind;
+    add_query_options(cmd, a.get(),
+                      [kind](books::QueryParam p) { return books::report_takes(kind, p); });
     cmd->add_option("--out", a->out,
                     "write the report to F.json, F.csv (one file per table) or F.xlsx; default: "
                     "JSON on stdout");
     if (!info.chart.empty())
       cmd->add_option("--svg", a->svg, "also render its chart to this SVG file");
-    if (info.kind == books::ReportKind::kHospitals) {
-      cmd->add_option("--top", a->q.top, "hospitals in each ranking")->capture_default_str();
-      cmd->add_option("--min-claims", a->q.min_claims,
-                      "fewest claims to be ranked by out-of-catalogue share")
-          ->capture_default_str();
-    }
-    if (info.kind == books::ReportKind::kZeroSelfPay) {
-      cmd->add_option("--limit", a->q.rows_max, "cases listed (all are counted)")
-          ->capture_default_str();
+    if (info.kind == books::ReportKind::kZeroSelfPay)
       cmd->add_flag("--unmasked", a->q.unmasked, "resident ids in full (written to the audit log)");
-    }
-    if (info.kind == books::ReportKind::kSettlement)
-      cmd->add_option("--setl-id", a->q.setl_id,
-                      "the settlement (default: the year's settlement whose insurers paid most)");
     add_common(cmd, a.get());
     const books::ReportInfo* i = &info;
     cmd->callback([a, i] {
+      apply_query(a.get());
       std::unique_ptr<store::Db> db = open(a->db);
       Result<std::string> json = books::report_json(*db, i->kind, a->q);
       if (!json.ok()) fail(json.status());
@@ -427,10 +433,11 @@ void add_report(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
   auto* all = report->add_subcommand(
       "all", "write every report as JSON, CSV and XLSX, and every chart as SVG, into --dir");
-  add_query_options(all, a.get());
+  add_query_options(all, a.get(), books::every_report_takes);
   all->add_option("--dir", a->dir, "output directory")->required();
   add_common(all, a.get());
   all->callback([a] {
+    apply_query(a.get());
     std::filesystem::create_directories(a->dir);
     std::unique_ptr<store::Db> db = open(a->db);
     using Clock = std::chrono::steady_clock;

@@ -12,6 +12,8 @@ struct CodeInfo {
   int http;
 };
 
+// One code a line, in ApiCode order.
+// clang-format off
 constexpr std::array<CodeInfo, kApiCodeCount> kCodes = {{
     {"bad_json", 400},
     {"unknown_field", 400},
@@ -29,8 +31,11 @@ constexpr std::array<CodeInfo, kApiCodeCount> kCodes = {{
     {"unknown_plan", 404},
     {"unknown_infno", 400},
     {"not_ready", 503},
+    {"unknown_report", 400},
+    {"unknown_parameter", 400},
     {"internal_error", 500},
 }};
+// clang-format on
 
 }  // namespace
 
@@ -43,11 +48,17 @@ int api_code_http(ApiCode c) {
 }
 
 ApiError api_error(ApiCode c, std::string message) {
-  return ApiError{api_code_http(c), std::string(api_code_name(c)), std::move(message)};
+  return ApiError{api_code_http(c), std::string(api_code_name(c)), std::move(message), ""};
+}
+
+ApiError param_error(ApiCode c, std::string_view param, std::string message) {
+  ApiError e = api_error(c, std::string(param) + ": " + message);
+  e.param = std::string(param);
+  return e;
 }
 
 ApiError status_error(const Status& s) {
-  ApiError e{422, std::string(code_name(s.code())), s.message()};
+  ApiError e{422, std::string(code_name(s.code())), s.message(), ""};
   switch (s.code()) {
     case Code::kOk:
       HB_ASSERT(false && "status_error of an ok status");
@@ -86,6 +97,7 @@ std::string error_body(const ApiError& e) {
   nlohmann::ordered_json j;
   j["code"] = e.code;
   j["message"] = e.message;
+  if (!e.param.empty()) j["param"] = e.param;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

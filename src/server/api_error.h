@@ -28,6 +28,8 @@ enum class ApiCode : unsigned char {
   kUnknownPlan,           // unknown_plan: plan_id not served (404)
   kUnknownInfno,          // unknown_infno: envelope transaction not supported (400)
   kNotReady,              // not_ready: readiness failed, or shutting down (503)
+  kUnknownReport,         // unknown_report: no such report or chart (400, param "name")
+  kUnknownParameter,      // unknown_parameter: a query parameter the endpoint does not take (400)
   kInternal,              // internal_error (500)
 };
 inline constexpr int kApiCodeCount = int(ApiCode::kInternal) + 1;
@@ -39,6 +41,7 @@ struct ApiError {
   int http = 500;
   std::string code;
   std::string message;
+  std::string param;  // the query parameter at fault, when one is ("" otherwise)
 };
 
 ApiError api_error(ApiCode c, std::string message);
@@ -51,7 +54,11 @@ ApiError status_error(const Status& s);
 // The HTTP status of an ApiCode.
 int api_code_http(ApiCode c);
 
-// {"code": ..., "message": ...}
+// A bad query parameter: code (invalid_value, unknown_parameter,
+// unknown_report) with the parameter's name.
+ApiError param_error(ApiCode c, std::string_view param, std::string message);
+
+// {"code": ..., "message": ...} and "param" when there is one
 std::string error_body(const ApiError& e);
 
 }  // namespace huibao::server

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 
 #include "core/limits.h"
@@ -19,6 +20,31 @@ constexpr std::array<std::string_view, 21> kClaimFields = {
     "inscp_scp_amt",     "items",           "given",
     "accident_date",     "cause",           "outcome",
     "disability_grade",  "medical_amount",  "disaster_paid"};
+
+// The envelope's transactions: the fields huibao reads, and the national
+// fields of the same input it accepts and ignores. 1101 人员信息获取: the
+// certificate (mdtrt_cert_no, certno) names the person; the certificate
+// types, card number, query time (begntime: use "on") and name are not used.
+// 2303/2304 住院预结算/结算: the claim; the national settlement input's
+// visit id, certificate, settlement way, insurance type (huibao reads the
+// person's from the roll), personal-account flag, invoice number, interim
+// settlement and public-hospital-reform flags are not used. 2305 结算撤销:
+// the setl_id; the person and visit ids are not used.
+constexpr std::string_view k1101Used[] = {"psn_no", "certno", "mdtrt_cert_no", "on", "plan_id"};
+constexpr std::string_view k1101Ignored[] = {"mdtrt_cert_type", "psn_cert_type", "card_sn",
+                                             "begntime", "psn_name"};
+constexpr std::string_view k2303Ignored[] = {
+    "mdtrt_cert_type", "mdtrt_cert_no", "psn_setlway",   "mdtrt_id",          "insutype",
+    "acct_used_flag",  "invono",        "mid_setl_flag", "pub_hosp_rfom_flag"};
+constexpr std::string_view k2305Used[] = {"setl_id", "reversal_id"};
+constexpr std::string_view k2305Ignored[] = {"psn_no", "mdtrt_id"};
+
+constexpr EnvelopeFields kEnvelope[] = {
+    {"1101", k1101Used, k1101Ignored},
+    {"2303", kClaimFields, k2303Ignored},
+    {"2304", kClaimFields, k2303Ignored},
+    {"2305", k2305Used, k2305Ignored},
+};
 
 int claim_field(std::string_view key) {
   for (size_t i = 0; i < kClaimFields.size(); ++i) {
@@ -76,9 +102,31 @@ std::optional<ApiError> read_med_type(od::value v, int* out) {
   return std::nullopt;
 }
 
+// An ignored field's value: any JSON scalar of at most kFieldBytesMax bytes.
+std::optional<ApiError> check_ignored(od::value v, std::string_view key) {
+  od::json_type t;
+  if (v.type().get(t)) return bad_json("the body is not valid JSON");
+  if (t == od::json_type::object || t == od::json_type::array)
+    return api_error(ApiCode::kWrongType,
+                     std::string(key) + " must be a string or number (it is accepted, not used)");
+  std::string_view raw = v.raw_json_token();
+  if (raw.size() > limits::kFieldBytesMax)
+    return api_error(ApiCode::kInvalidValue, std::string(key) + " is longer than " +
+                                                 std::to_string(limits::kFieldBytesMax) + " bytes");
+  return std::nullopt;
+}
+
 }  // namespace
 
-std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts) {
+const EnvelopeFields* envelope_fields(std::string_view infno) {
+  for (const EnvelopeFields& e : kEnvelope) {
+    if (e.infno == infno) return &e;
+  }
+  return nullptr;
+}
+
+std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts,
+                                    std::span<const std::string_view> ignored) {
   if (body.size() > limits::kClaimLineBytesMax)
     return api_error(ApiCode::kPayloadTooLarge, "a claim is at most 1 MiB");
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos)
@@ -96,6 +144,12 @@ std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts) {
     std::string_view key;
     if (field.unescaped_key().get(key)) return bad_json("the body is not valid JSON");
     const int f = claim_field(key);
+    if (f < 0 && std::find(ignored.begin(), ignored.end(), key) != ignored.end()) {
+      od::value v;
+      if (field.value().get(v)) return bad_json("the body is not valid JSON");
+      if (auto e = check_ignored(v, key)) return e;
+      continue;
+    }
     if (f < 0) {
       std::string shown(key.substr(0, 64));
       return api_error(ApiCode::kUnknownField,

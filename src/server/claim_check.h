@@ -12,12 +12,27 @@
 // same claim (the same request hash: replays match).
 #pragma once
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "server/api_error.h"
 
 namespace huibao::server {
+
+// The national interface's input.data fields (国家医保信息平台 定点医药机构
+// 接口规范) that huibao does not use, per transaction: a hospital system that
+// speaks the national interface sends them, so the envelope accepts and
+// ignores them (their values must be JSON scalars). Fields huibao uses are
+// checked as on the REST endpoints; any other field is still unknown_field.
+// The lists are data, documented in docs/api.md.
+struct EnvelopeFields {
+  std::string_view infno;
+  std::span<const std::string_view> used;     // read and checked
+  std::span<const std::string_view> ignored;  // national, accepted, not used
+};
+// nullptr for a transaction not served.
+const EnvelopeFields* envelope_fields(std::string_view infno);
 
 struct ClaimFacts {
   std::string setl_id, psn_no, kind, fixmedins_code;  // "" when absent
@@ -28,7 +43,10 @@ struct ClaimFacts {
 // nullopt when the claim may go on; else the 400 answer (bad_json,
 // unknown_field, wrong_type, invalid_value). accident_only: the endpoint
 // takes accident claims (kind absent or "accident").
-std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts);
+// ignored: further keys accepted (the envelope's national fields) and left
+// to the settler, which skips fields it does not know.
+std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts,
+                                    std::span<const std::string_view> ignored = {});
 
 struct Envelope {
   std::string infno, msgid;

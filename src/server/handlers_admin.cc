@@ -29,7 +29,7 @@ Json payers_json(const std::vector<PayerShare>& payers, bool masked) {
 }
 
 ApiError refusal(Refusal r, const std::string& message) {
-  return ApiError{422, std::string(refusal_name(r)), message};
+  return ApiError{422, std::string(refusal_name(r)), message, ""};
 }
 
 }  // namespace
@@ -57,7 +57,7 @@ Out ApiServer::Impl::op_person(Call& c, std::string_view psn_no, std::string_vie
     Status s = show_person(*db, psn_no, o, &view);
     if (s.code() == Code::kUnknownPerson)
       return Out::fail(ApiError{404, "unknown_person",
-                                "no person " + masked_psn(psn_no, masked) + " on the roll"});
+                                "no person " + masked_psn(psn_no, masked) + " on the roll", ""});
     if (!s.ok()) return Out::fail(status_error(s));
   }
   BenefitsQuery q;

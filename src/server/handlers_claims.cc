@@ -174,9 +174,10 @@ std::string ApiServer::Impl::settlement_output(const OnlineOutcome& o, bool mask
 }
 
 Out ApiServer::Impl::op_settle(Call& c, std::string_view claim, std::string_view plan_id,
-                               bool explain, bool commit, Action action) {
+                               bool explain, bool commit, Action action,
+                               std::span<const std::string_view> national_ignored) {
   ClaimFacts facts;
-  if (auto e = check_claim(claim, &facts)) return Out::fail(*e);
+  if (auto e = check_claim(claim, &facts, national_ignored)) return Out::fail(*e);
   if (auto e = authorize(c, action)) return Out::fail(*e);
   const bool accident_claim = facts.kind == "accident";
   if (action == Action::kAccidentSubmit) {
@@ -203,27 +204,9 @@ Out ApiServer::Impl::op_settle(Call& c, std::string_view claim, std::string_view
     return Out::fail(
         api_error(ApiCode::kUnknownPlan,
                   "plan " + std::string(plan_id) + " is not served here; see /api/v1/plans"));
-  // Without a plan_id, the one served plan whose period holds the claim's
-  // date (admission, or accident) takes it; otherwise the settler routes.
-  // A claim no served plan holds (a date that is not one, or outside every
-  // period) goes to the first plan, which answers invalid_dates or
-  // outside_plan_year; several plans holding it are the settler's to route.
-  std::string routed(plan_id);
-  if (routed.empty() && plans.size() > 1) {
-    Date day;
-    int holding = 0;
-    if (parse_date(accident_claim ? facts.accident_date : facts.begndate, &day)) {
-      for (const auto& [id, info] : plans) {
-        if (info.plan->plan.in_period(day)) {
-          routed = id;
-          ++holding;
-        }
-      }
-    }
-    if (holding == 0) routed = plans.begin()->first;
-    if (holding > 1) routed.clear();
-  }
-  plan_id = routed;
+  // Without a plan_id the settler routes the claim: the plan whose region
+  // holds the person's admdvs and whose period holds the claim's date
+  // (several: malformed_record, name the plan_id).
   // A presettlement reads the person's state: that read is audited.
   if (!commit && !facts.psn_no.empty()) {
     DbPool::Lease db = pool->acquire();
@@ -404,41 +387,39 @@ void ApiServer::Impl::h_transaction(Call& c) {
   Out o;
   if (auto e = parse_envelope(c.req.body, &env)) {
     o = Out::fail(*e);
-  } else if (env.infno == "1101") {
-    nlohmann::json data = nlohmann::json::parse(env.data, nullptr, false);
-    std::string psn, on, plan;
-    // psn_no, or the national certificate fields holding the resident id.
-    for (const char* k : {"psn_no", "certno", "mdtrt_cert_no"}) {
-      if (psn.empty() && data.contains(k) && data[k].is_string()) psn = data[k].get<std::string>();
-    }
-    if (data.contains("on") && data["on"].is_string()) on = data["on"].get<std::string>();
-    if (data.contains("plan_id") && data["plan_id"].is_string())
-      plan = data["plan_id"].get<std::string>();
-    if (auto e = authorize(c, Action::kPersonRead)) {
-      o = Out::fail(*e);
-    } else if (psn.empty()) {
-      o = Out::fail(api_error(ApiCode::kMissingField, "input.data.psn_no (or certno) is required"));
-    } else {
-      o = op_person(c, psn, on, plan);
-    }
-  } else if (env.infno == "2303" || env.infno == "2304") {
-    const bool commit = env.infno == "2304";
-    o = op_settle(c, env.data, c.req.get_param_value("plan_id"), true, commit,
-                  commit ? Action::kSettle : Action::kPresettle);
-  } else if (env.infno == "2305") {
-    nlohmann::json data = nlohmann::json::parse(env.data, nullptr, false);
-    std::string setl_id, rid;
-    if (data.contains("setl_id") && data["setl_id"].is_string())
-      setl_id = data["setl_id"].get<std::string>();
-    if (data.contains("reversal_id") && data["reversal_id"].is_string())
-      rid = data["reversal_id"].get<std::string>();
-    o = setl_id.empty()
-            ? Out::fail(api_error(ApiCode::kMissingField, "input.data.setl_id is required"))
-            : op_reverse(c, setl_id, rid);
-  } else {
+  } else if (const EnvelopeFields* fields = envelope_fields(env.infno); fields == nullptr) {
     o = Out::fail(api_error(ApiCode::kUnknownInfno,
                             "infno " + env.infno.substr(0, 16) +
                                 " is not served; this API answers 1101, 2303, 2304 and 2305"));
+  } else if (env.infno == "2303" || env.infno == "2304") {
+    const bool commit = env.infno == "2304";
+    o = op_settle(c, env.data, c.req.get_param_value("plan_id"), true, commit,
+                  commit ? Action::kSettle : Action::kPresettle, fields->ignored);
+  } else {
+    // 1101 and 2305: a small object of strings.
+    nlohmann::json data;
+    std::string psn, on, plan, setl_id, rid;
+    std::optional<ApiError> e = parse_object(env.data, fields->used, fields->ignored, &data);
+    if (env.infno == "1101") {
+      // psn_no, or the national certificate fields holding the resident id.
+      for (const char* k : {"psn_no", "certno", "mdtrt_cert_no"}) {
+        std::string v;
+        if (!e) e = get_string(data, k, false, &v);
+        if (psn.empty()) psn = v;
+      }
+      if (!e) e = get_string(data, "on", false, &on, 32);
+      if (!e) e = get_string(data, "plan_id", false, &plan, 64);
+      if (!e) e = authorize(c, Action::kPersonRead);
+      if (!e && psn.empty())
+        e = api_error(ApiCode::kMissingField, "input.data.psn_no (or certno) is required");
+      o = e ? Out::fail(*e) : op_person(c, psn, on, plan);
+    } else {
+      if (!e) e = get_string(data, "setl_id", false, &setl_id, 64);
+      if (!e) e = get_string(data, "reversal_id", false, &rid, 64);
+      if (!e && setl_id.empty())
+        e = api_error(ApiCode::kMissingField, "input.data.setl_id is required");
+      o = e ? Out::fail(*e) : op_reverse(c, setl_id, rid);
+    }
   }
   // The national convention: HTTP 200, and infcode 0 (success) or -1.
   Json j;

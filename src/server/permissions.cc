@@ -9,9 +9,9 @@ constexpr std::array<std::string_view, kRoleCount> kRoleNames = {"bureau", "insu
                                                                  "pharmacy", "service_point"};
 
 constexpr std::array<std::string_view, kActionCount> kActionNames = {
-    "person.read",     "claim.presettle",  "claim.settle",  "claim.reverse",
-    "settlement.read", "accident.submit",  "accident.read", "enrolment.add",
-    "enrolment.renew", "enrolment.cancel", "plan.read",     "roll.import"};
+    "person.read",     "claim.presettle", "claim.settle",  "claim.reverse",   "settlement.read",
+    "accident.submit", "accident.read",   "enrolment.add", "enrolment.renew", "enrolment.cancel",
+    "plan.read",       "roll.import",     "report.read"};
 
 constexpr Scope D = Scope::kDeny, O = Scope::kOwn, A = Scope::kAll;
 
@@ -31,6 +31,7 @@ constexpr std::array<std::array<Scope, kRoleCount>, kActionCount> kTable = {{
     /* enrolment.cancel */ {D, A, D, D, A},
     /* plan.read        */ {A, A, A, A, A},
     /* roll.import      */ {A, D, D, D, D},
+    /* report.read      */ {A, A, D, D, D},
 }};
 
 // bureau, insurer, hospital, pharmacy, service_point

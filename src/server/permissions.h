@@ -31,8 +31,9 @@ enum class Action : unsigned char {
   kCancel,          // cancellation with refund
   kPlanRead,        // plans and drug lists
   kRollImport,      // roll import upload
+  kReportRead,      // the supervision reports, charts and book balances (read-only)
 };
-inline constexpr int kActionCount = int(Action::kRollImport) + 1;
+inline constexpr int kActionCount = int(Action::kReportRead) + 1;
 std::string_view action_name(Action a);
 
 enum class Scope : unsigned char { kDeny, kOwn, kAll };

@@ -5,9 +5,11 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/resident_id.h"
@@ -19,11 +21,12 @@ namespace huibao::server {
 
 const char* route_name(RouteId r) {
   static constexpr const char* kNames[kRouteCount] = {
-      "healthz",         "readyz",           "metrics",      "openapi",
-      "person.get",      "presettlement",    "settlement",   "settlement.get",
-      "reversal",        "accident.post",    "accident.get", "enrolment.add",
-      "enrolment.renew", "enrolment.cancel", "plans.get",    "drug_lists.get",
-      "roll.import",     "transaction",      "other"};
+      "healthz",         "readyz",           "metrics",         "openapi",
+      "person.get",      "presettlement",    "settlement",      "settlement.get",
+      "reversal",        "accident.post",    "accident.get",    "enrolment.add",
+      "enrolment.renew", "enrolment.cancel", "plans.get",       "drug_lists.get",
+      "roll.import",     "transaction",      "reports.list",    "report.get",
+      "chart.get",       "balances.get",     "books_check.get", "other"};
   return kNames[r];
 }
 
@@ -32,6 +35,14 @@ const char* route_name(RouteId r) {
 std::optional<ApiError> parse_object(std::string_view body,
                                      std::initializer_list<std::string_view> allowed,
                                      nlohmann::json* out) {
+  return parse_object(body, std::span<const std::string_view>(allowed.begin(), allowed.size()), {},
+                      out);
+}
+
+std::optional<ApiError> parse_object(std::string_view body,
+                                     std::span<const std::string_view> allowed,
+                                     std::span<const std::string_view> ignored,
+                                     nlohmann::json* out) {
   if (body.empty()) {
     *out = nlohmann::json::object();
     return std::nullopt;
@@ -39,14 +50,22 @@ std::optional<ApiError> parse_object(std::string_view body,
   *out = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (out->is_discarded()) return api_error(ApiCode::kBadJson, "the body is not valid JSON");
   if (!out->is_object()) return api_error(ApiCode::kWrongType, "the body must be a JSON object");
+  std::vector<std::string> dropped;
   for (const auto& [key, value] : out->items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return api_error(ApiCode::kUnknownField,
-                       "unknown field '" + key.substr(0, 64) + "': this endpoint takes " + list);
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    if (std::find(ignored.begin(), ignored.end(), key) != ignored.end()) {
+      if (value.is_structured())
+        return api_error(ApiCode::kWrongType,
+                         key + " must be a string or number (it is accepted, not used)");
+      dropped.push_back(key);
+      continue;
     }
+    std::string list;
+    for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    return api_error(ApiCode::kUnknownField,
+                     "unknown field '" + key.substr(0, 64) + "': this endpoint takes " + list);
   }
+  for (const std::string& key : dropped) out->erase(key);
   return std::nullopt;
 }
 
@@ -91,7 +110,8 @@ std::optional<ApiError> parse_day(std::string_view text, std::string_view name, 
 std::optional<ApiError> check_psn_no(std::string_view psn_no) {
   if (psn_no.size() != 18 || !resident_id_checksum_ok(psn_no))
     return ApiError{400, "invalid_psn_no",
-                    "psn_no must be an 18-character resident id with the right check character"};
+                    "psn_no must be an 18-character resident id with the right check character",
+                    ""};
   return std::nullopt;
 }
 
@@ -365,6 +385,41 @@ std::string request_id_of(const httplib::Request& req, uint64_t n) {
   return buf;
 }
 
+// An answer after which the connection is closed. Used where the request's
+// body was not read (a declared body over the limit): what follows on the
+// connection is that body, not a request, and answering it as requests
+// would let a body smuggle requests in. httplib (0.11) closes a connection
+// only when the client asks or its keep-alive count runs out, whatever the
+// answer's Connection header says; but a content provider that returns
+// false makes the write fail, which ends the connection's loop (shutdown and
+// close). So the body goes out whole through a provider that then returns
+// false, after a "Connection: close" header that tells the client why.
+void answer_and_close(httplib::Response& res, int status, const ApiError& e) {
+  res.status = status;
+  res.set_header("Connection", "close");
+  auto body = std::make_shared<const std::string>(error_body(e));
+  res.set_content_provider(body->size(), "application/json; charset=utf-8",
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             if (offset < body->size())
+                               sink.write(body->data() + offset,
+                                          std::min(length, body->size() - offset));
+                             return false;
+                           });
+}
+
+// A declared Content-Length above what the path takes (unparseable counts
+// as above); *limit is that path's limit.
+bool declared_too_large(const httplib::Request& req, const ServerConfig& config, size_t* limit) {
+  const bool upload = req.path == "/api/v1/roll/imports";
+  *limit = upload ? config.max_upload_bytes : config.max_body_bytes;
+  const std::string len = req.get_header_value("Content-Length");
+  if (len.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(len.c_str(), &end, 10);
+  return !(errno == 0 && end != nullptr && end != len.c_str() && *end == '\0' && n <= *limit);
+}
+
 std::string bearer_token(const httplib::Request& req) {
   std::string h = req.get_header_value("Authorization");
   if (h.size() > 7 && (h.rfind("Bearer ", 0) == 0 || h.rfind("bearer ", 0) == 0))
@@ -518,75 +573,91 @@ void ApiServer::Impl::routes() {
         wrap(kDrugListsGet, true, Action::kPlanRead, [this](Call& c) { h_drug_lists(c); }));
   s.Post(v1 + "/roll/imports",
          wrap(kRollImport, true, Action::kRollImport, [this](Call& c) { h_roll_import(c); }));
+  s.Get(v1 + "/reports",
+        wrap(kReportsList, true, Action::kReportRead, [this](Call& c) { h_reports(c); }));
+  s.Get(v1 + "/reports/([^/]+)",
+        wrap(kReportGet, true, Action::kReportRead, [this](Call& c) { h_report(c); }));
+  s.Get(v1 + "/charts/([^/]+)",
+        wrap(kChartGet, true, Action::kReportRead, [this](Call& c) { h_chart(c); }));
+  s.Get(v1 + "/books/balances",
+        wrap(kBalancesGet, true, Action::kReportRead, [this](Call& c) { h_balances(c); }));
+  s.Get(v1 + "/books/check",
+        wrap(kBooksCheckGet, true, Action::kReportRead, [this](Call& c) { h_books_check(c); }));
   // The national envelope: this path, and the national platform's own, so a
   // hospital system changes only the host it calls.
   auto tx = wrap(kTransaction, true, Action::kPlanRead, [this](Call& c) { h_transaction(c); });
   s.Post(v1 + "/transactions", tx);
   s.Post("/fsi/api/rsfComIfsService/callService", tx);
 
-  // Refusals before routing: a declared body larger than the route takes.
-  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    const std::string len = req.get_header_value("Content-Length");
-    if (len.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const bool upload = req.path == "/api/v1/roll/imports";
-    const size_t limit = upload ? config.max_upload_bytes : config.max_body_bytes;
-    errno = 0;
-    char* end = nullptr;
-    const unsigned long long n = std::strtoull(len.c_str(), &end, 10);
-    if (errno == 0 && end != nullptr && *end == '\0' && n <= limit)
-      return httplib::Server::HandlerResponse::Unhandled;
-    res.status = 413;
-    res.set_header("Connection", "close");
-    res.set_content(
-        error_body(api_error(ApiCode::kPayloadTooLarge,
-                             "the body is larger than " + std::to_string(limit) + " bytes")),
-        "application/json; charset=utf-8");
+  // Refusals before routing: a declared body larger than the route takes is
+  // not read; the connection is closed after the answer. With "Expect:
+  // 100-continue" the client is told before it sends the body.
+  auto too_large = [this](const httplib::Request& req, httplib::Response& res) {
+    size_t limit = 0;
+    if (!declared_too_large(req, config, &limit)) return false;
+    answer_and_close(res, 413,
+                     api_error(ApiCode::kPayloadTooLarge,
+                               "the body is larger than " + std::to_string(limit) + " bytes"));
     metrics->observe(kOther, 413, 0);
-    return httplib::Server::HandlerResponse::Handled;
+    return true;
+  };
+  s.set_pre_routing_handler([too_large](const httplib::Request& req, httplib::Response& res) {
+    return too_large(req, res) ? httplib::Server::HandlerResponse::Handled
+                               : httplib::Server::HandlerResponse::Unhandled;
   });
+  s.set_expect_100_continue_handler(
+      [too_large](const httplib::Request& req, httplib::Response& res) {
+        return too_large(req, res) ? 413 : 100;
+      });
   // Whatever httplib answers itself (no route, a bad request line, a body
   // over the payload limit) gets the same JSON error shape.
-  s.set_error_handler(httplib::Server::HandlerWithResponse(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        ApiError e;
-        switch (res.status) {
-          case 404: {
-            static const char* kKnown[] = {"/healthz",
-                                           "/readyz",
-                                           "/metrics",
-                                           "/openapi.json",
-                                           "/api/v1/presettlements",
-                                           "/api/v1/settlements",
-                                           "/api/v1/accident-cases",
-                                           "/api/v1/enrollments",
-                                           "/api/v1/plans",
-                                           "/api/v1/roll/imports",
-                                           "/api/v1/transactions"};
-            bool known = false;
-            for (const char* k : kKnown) known = known || req.path == k;
-            e = known ? api_error(ApiCode::kMethodNotAllowed,
-                                  req.method + " is not accepted here; see /openapi.json")
-                      : api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
-            res.status = e.http;
-            metrics->observe(kOther, e.http, 0);
-            break;
-          }
-          case 413:
-            e = api_error(ApiCode::kPayloadTooLarge, "the body is too large");
-            metrics->observe(kOther, 413, 0);
-            break;
-          default:
-            e = res.status >= 500
-                    ? api_error(ApiCode::kInternal, "the server failed; the error is logged")
-                    : api_error(ApiCode::kBadRequest, "the request could not be read as HTTP/1.1");
-            e.http = res.status;
-            metrics->observe(kOther, res.status, 0);
-            break;
-        }
-        res.set_content(error_body(e), "application/json; charset=utf-8");
+  s.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    if (!res.body.empty() || res.content_provider_)
+      return httplib::Server::HandlerResponse::Unhandled;  // answered already
+    ApiError e;
+    switch (res.status) {
+      case 404: {
+        static const char* kKnown[] = {"/healthz",
+                                       "/readyz",
+                                       "/metrics",
+                                       "/openapi.json",
+                                       "/api/v1/presettlements",
+                                       "/api/v1/settlements",
+                                       "/api/v1/accident-cases",
+                                       "/api/v1/enrollments",
+                                       "/api/v1/plans",
+                                       "/api/v1/roll/imports",
+                                       "/api/v1/transactions",
+                                       "/api/v1/reports",
+                                       "/api/v1/books/balances",
+                                       "/api/v1/books/check"};
+        bool known = false;
+        for (const char* k : kKnown) known = known || req.path == k;
+        e = known ? api_error(ApiCode::kMethodNotAllowed,
+                              req.method + " is not accepted here; see /openapi.json")
+                  : api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
+        res.status = e.http;
+        metrics->observe(kOther, e.http, 0);
+        break;
+      }
+      case 413:
+        // httplib stopped reading a body (chunked, or without a length)
+        // over its payload limit: the rest of it is still unread.
+        metrics->observe(kOther, 413, 0);
+        answer_and_close(res, 413, api_error(ApiCode::kPayloadTooLarge, "the body is too large"));
         return httplib::Server::HandlerResponse::Handled;
-      }));
+      default:
+        e = res.status >= 500
+                ? api_error(ApiCode::kInternal, "the server failed; the error is logged")
+                : api_error(ApiCode::kBadRequest, "the request could not be read as HTTP/1.1");
+        e.http = res.status;
+        metrics->observe(kOther, res.status, 0);
+        break;
+    }
+    res.set_content(error_body(e), "application/json; charset=utf-8");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   s.set_exception_handler(
       [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";

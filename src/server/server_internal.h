@@ -1,7 +1,8 @@
 // The server's insides, shared by server.cc (setup, the request wrapper,
 // operations endpoints), handlers_claims.cc (settlement, reversal, accident
-// cases, the national envelope) and handlers_admin.cc (person lookup,
-// enrolment, plans, roll import). Not a public header.
+// cases, the national envelope), handlers_admin.cc (person lookup,
+// enrolment, plans, roll import) and handlers_reports.cc (the read-only
+// reports, charts and book balances). Not a public header.
 #pragma once
 #include <httplib.h>
 
@@ -10,12 +11,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "books/reports.h"
 #include "server/api_error.h"
 #include "server/api_keys.h"
 #include "server/config.h"
@@ -50,6 +53,11 @@ enum RouteId : int {
   kDrugListsGet,
   kRollImport,
   kTransaction,
+  kReportsList,
+  kReportGet,
+  kChartGet,
+  kBalancesGet,
+  kBooksCheckGet,
   kOther,  // unmatched, or refused before routing
   kRouteCount
 };
@@ -122,8 +130,10 @@ struct ApiServer::Impl {
   const PlanInfo* plan_info(std::string_view plan_id) const;
 
   // Operations (handlers_claims.cc).
+  // national_ignored: the envelope's national fields accepted and not used.
   Out op_settle(Call& c, std::string_view claim, std::string_view plan_id, bool explain,
-                bool commit, Action action);
+                bool commit, Action action,
+                std::span<const std::string_view> national_ignored = {});
   Out op_reverse(Call& c, std::string_view setl_id, std::string_view reversal_id);
   Out op_settlement_get(Call& c, std::string_view setl_id, bool accident);
   void h_presettle(Call& c);
@@ -146,12 +156,35 @@ struct ApiServer::Impl {
   void h_drug_lists(Call& c);
   void h_roll_import(Call& c);
   void h_readyz(Call& c);
+
+  // The read-only reports, charts and books (handlers_reports.cc).
+  void h_reports(Call& c);
+  void h_report(Call& c);
+  void h_chart(Call& c);
+  void h_balances(Call& c);
+  void h_books_check(Call& c);
+  // A report on a pooled connection, masked for the caller's role; the
+  // answer when it cannot be made (a parameter naming nothing stored: 400
+  // with the parameter; nothing to report: 404).
+  std::optional<ApiError> run_report(Call& c, const books::ReportInfo& info,
+                                     const books::ReportQuery& q, std::string* json,
+                                     books::ReportTrace* trace);
+  // The audit rows of the persons a report shows (report.read, one per
+  // person), written before the answer goes out.
+  std::optional<ApiError> audit_report_read(Call& c, std::string_view what,
+                                            const books::ReportTrace& trace);
 };
 
 // JSON body helpers for the small endpoints (enrolment and the like): the
 // body must be an object whose keys are all in `allowed`.
 std::optional<ApiError> parse_object(std::string_view body,
                                      std::initializer_list<std::string_view> allowed,
+                                     nlohmann::json* out);
+// The same, also accepting the keys of `ignored` (the envelope's national
+// fields), whose values must be JSON scalars and are dropped from *out.
+std::optional<ApiError> parse_object(std::string_view body,
+                                     std::span<const std::string_view> allowed,
+                                     std::span<const std::string_view> ignored,
                                      nlohmann::json* out);
 // A string member: required or optional ("" when absent or null).
 std::optional<ApiError> get_string(const nlohmann::json& j, std::string_view key, bool required,

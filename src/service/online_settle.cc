@@ -174,8 +174,11 @@ struct OnlineSettler::Impl {
     return nullptr;
   }
 
-  // Routes a claim: by plan id, else by the person's region and the claim's date.
-  Result<const Served*> route(Db& db, std::string_view plan_id, const Parsed& first) {
+  // Routes a claim: by plan id, else by the person's region and the claim's
+  // date. line is the claim itself: first (parsed without a roll, so refused
+  // as unknown_person) does not keep it.
+  Result<const Served*> route(Db& db, std::string_view plan_id, const Parsed& first,
+                              std::string_view line) {
     if (!plan_id.empty()) {
       const Served* s = find_plan(plan_id);
       if (s == nullptr)
@@ -202,21 +205,29 @@ struct OnlineSettler::Impl {
     if (region.empty())
       return Status(Code::kNotFound,
                     "no plan served here covers region " + admdvs + "; name the plan_id");
+    // A plan covers the claim when the claim passes its date check there
+    // (settled, or refused by a later check). A refusal before the date is
+    // looked at (a bad date, or a claim the plan cannot take at all, such as
+    // an accident under a plan without an accident product) answers the
+    // claim only when no plan covers it.
+    const Served* refused_early = nullptr;
     for (const Served* s : region) {
       Roll roll;
       if (Status l = load_roll(db, s->p.plan, &roll, first.rs.psn_no(r)); !l.ok()) return l;
       Parsed p;
-      parse_claim(s->p.plan, roll, first.rs.raw_line(0), &p);
+      parse_claim(s->p.plan, roll, line, &p);
       const Code c = p.r().code;
-      // Refused before the plan year is looked at: the same under any plan.
-      if (c != Code::kOk && c < Code::kOutsidePlanYear) return s;
-      if (c != Code::kOutsidePlanYear) covering.push_back(s);
+      if (c == Code::kOk || c > Code::kOutsidePlanYear) {
+        covering.push_back(s);
+      } else if (c != Code::kOutsidePlanYear && refused_early == nullptr) {
+        refused_early = s;
+      }
     }
-    if (covering.empty()) return region[0];  // outside_plan_year
     if (covering.size() > 1)
       return Status(Code::kMalformedRecord,
                     "several plans served here cover this claim; name the plan_id");
-    return covering[0];
+    if (covering.size() == 1) return covering[0];
+    return refused_early != nullptr ? refused_early : region[0];  // else outside_plan_year
   }
 
   // Settles one claim on db (in the caller's transaction when write):
@@ -617,7 +628,7 @@ Result<OnlineOutcome> OnlineSettler::presettle(std::string_view plan_id,
     Roll none;
     parse_claim(x.served[0]->p.plan, none, line, &first);
   }
-  Result<const Served*> sp = x.route(*db, plan_id, first);
+  Result<const Served*> sp = x.route(*db, plan_id, first, line);
   if (!sp.ok()) return sp.status();
   OnlineOutcome out;
   Tx tx(*db, store::TxMode::kRead);  // one consistent view
@@ -640,7 +651,7 @@ Result<OnlineOutcome> OnlineSettler::settle(std::string_view plan_id, std::strin
   }
   {
     Lease db(x.readers);
-    Result<const Served*> sp = x.route(*db, plan_id, first);
+    Result<const Served*> sp = x.route(*db, plan_id, first, j.line);
     if (!sp.ok()) return sp.status();
     j.plan = *sp;
   }
