@@ -390,8 +390,17 @@ TEST_P(ApiTest, ARetryIsAnsweredAsFirstAndAConflictChangesNothing) {
 }
 
 TEST_P(ApiTest, ReversalByTheSettlingHospitalOnly) {
-  ASSERT_EQ(post(h1_, "/api/v1/settlements", claim("V-1", kP1, "H001")).status, 200);
-  ASSERT_EQ(post(h1_, "/api/v1/settlements", claim("V-2", kP1, "H001", "2024-04-01")).status, 200);
+  // Large enough that the year's later claims pay more once V-1 is gone
+  // (annual deductibles and segments), one of them at another hospital.
+  ASSERT_EQ(
+      post(h1_, "/api/v1/settlements", claim("V-1", kP1, "H001", "2024-03-01", "30000.00")).status,
+      200);
+  ASSERT_EQ(
+      post(h1_, "/api/v1/settlements", claim("V-2", kP1, "H001", "2024-04-01", "30000.00")).status,
+      200);
+  ASSERT_EQ(
+      post(h2_, "/api/v1/settlements", claim("V-3", kP1, "H002", "2024-05-01", "30000.00")).status,
+      200);
   const std::string before = fingerprint();
   Answer other = post(h2_, "/api/v1/settlements/V-1/reversal", "{}");
   EXPECT_EQ(other.status, 403) << other.raw;
@@ -403,8 +412,38 @@ TEST_P(ApiTest, ReversalByTheSettlingHospitalOnly) {
   Answer rev = post(h1_, "/api/v1/settlements/V-1/reversal", "{\"reversal_id\":\"V-1-R\"}");
   ASSERT_EQ(rev.status, 200) << rev.raw;
   EXPECT_EQ(rev.body["reversal_id"], "V-1-R");
-  EXPECT_EQ(rev.body["resettled"], 1);
+  EXPECT_EQ(rev.body["resettled"], 2);
+  EXPECT_EQ(rev.body["replayed"], false);
   EXPECT_NE(rev.body["fund_pay_reversed"], "0.00");
+  // A hospital sees the person masked, and only its own settlements'
+  // adjustments (H002's V-3 only as a count).
+  const std::string shown_psn = rev.body["psn_no"];
+  EXPECT_NE(shown_psn, kP1);
+  EXPECT_NE(shown_psn.find('*'), std::string::npos) << shown_psn;
+  for (const auto& a : rev.body["adjustments"]) EXPECT_EQ(a["adjusts"], "V-2") << rev.raw;
+  EXPECT_EQ(rev.body["adjustments_elsewhere"], 1) << rev.raw;
+  EXPECT_EQ(
+      int64_t(rev.body["adjustments"].size()) + rev.body["adjustments_elsewhere"].get<int64_t>(),
+      count("SELECT count(*) FROM settlements WHERE kind = 'adjustment'"));
+  // Asked again (a retry after a lost answer): the same answer, nothing new.
+  {
+    const std::string stored = fingerprint();
+    Answer retry = post(h1_, "/api/v1/settlements/V-1/reversal", "{\"reversal_id\":\"V-1-R\"}");
+    ASSERT_EQ(retry.status, 200) << retry.raw;
+    EXPECT_EQ(retry.body["replayed"], true);
+    for (const char* k : {"fund_pay_reversed", "hosp_part_reversed", "resettled", "psn_no",
+                          "adjustments", "adjustments_elsewhere"})
+      EXPECT_EQ(retry.body[k], rev.body[k]) << k;
+    EXPECT_EQ(fingerprint(), stored);
+  }
+  // A reversal id that is another settlement's setl_id: 409, nothing written.
+  {
+    const std::string stored = fingerprint();
+    Answer clash = post(h1_, "/api/v1/settlements/V-2/reversal", "{\"reversal_id\":\"V-3\"}");
+    EXPECT_EQ(clash.status, 409) << clash.raw;
+    EXPECT_EQ(clash.body["code"], "duplicate_setl_id");
+    EXPECT_EQ(fingerprint(), stored);
+  }
   Answer shown = get(h1_, "/api/v1/settlements/V-1");
   ASSERT_EQ(shown.status, 200) << shown.raw;
   EXPECT_EQ(shown.body["reversed"], true);

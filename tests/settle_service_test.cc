@@ -942,6 +942,113 @@ TEST_P(OnlineSettleTest, RoutingByDateWhenTheFirstPlanIsOfAnotherYear) {
             1);
 }
 
+// A claim malformed under the first plan served (here: a given amount for a
+// layer that plan lacks) is routed to the plan that can read it; and a claim
+// stored before is answered as stored without routing (which would now call
+// it ambiguous), under the plan it was settled under.
+TEST_P(OnlineSettleTest, RoutingLooksPastAPlanThatCannotReadTheClaimAndRetriesAreReplayed) {
+  std::string other_text = plan_text_;
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = other_text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    other_text.replace(at, from.size(), to);
+  };
+  replace("id = \"" + plan_.id + "\"", "id = \"other\"");
+  replace("id = \"maf\"", "id = \"maf2\"");
+  replace("hifob + maf)", "hifob + maf2)");
+  const fs::path plans = fs::path(HUIBAO_SOURCE_DIR) / "plans";
+  Result<Plan> other = load_plan_from_string(other_text, "other.toml", plans.string());
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  OnlineOptions o;
+  o.url = url_;
+  std::vector<OnlinePlan> served;
+  served.push_back({other_text, *other});  // served first
+  served.push_back({plan_text_, plan_});
+  Result<std::unique_ptr<OnlineSettler>> settler = OnlineSettler::open(o, std::move(served));
+  ASSERT_TRUE(settler.ok()) << settler.status().to_string();
+  std::string line = a_medical_claim_that_settles(**settler);
+  ASSERT_FALSE(line.empty());
+  line.insert(line.rfind('}'), ",\"given\":{\"maf_pay\":\"0.00\"}");
+  Result<OnlineOutcome> settled = (*settler)->settle("", line, false, "desk");
+  ASSERT_TRUE(settled.ok()) << settled.status().to_string();
+  EXPECT_EQ(settled->code, Code::kOk) << settled->message;
+  EXPECT_EQ(settled->plan_id, plan_.id);
+  EXPECT_TRUE(settled->committed);
+
+  // Both plans read this one: routing alone would ask for the plan_id.
+  const std::string plain = a_medical_claim_that_settles(**settler);
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ((*settler)->settle("", plain, false, "desk").status().code(), Code::kMalformedRecord);
+  Result<OnlineOutcome> named = (*settler)->settle(plan_.id, plain, false, "desk");
+  ASSERT_TRUE(named.ok());
+  ASSERT_TRUE(named->committed) << named->message;
+  Result<OnlineOutcome> retry = (*settler)->settle("", plain, false, "desk");
+  ASSERT_TRUE(retry.ok()) << retry.status().to_string();
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(retry->plan_id, plan_.id);
+  EXPECT_EQ(retry->result_json, named->result_json);
+  // The same bytes under the other plan are not that settlement.
+  Result<OnlineOutcome> elsewhere = (*settler)->settle("other", plain, false, "desk");
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_EQ(elsewhere->code, Code::kDuplicateSetlId);
+  EXPECT_NE(elsewhere->message.find("under plan " + plan_.id), std::string::npos)
+      << elsewhere->message;
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 2);
+}
+
+// A reversal asked again with the same id is answered as stored; an id
+// already taken is refused; ids are stored as JSON strings, escaped.
+TEST_P(OnlineSettleTest, ReversalRetriesAreReplayedAndIdsAreEscaped) {
+  std::unique_ptr<OnlineSettler> settler = open_settler();
+  ASSERT_NE(settler, nullptr);
+  const std::vector<std::string> lines = unique_lines_in_claim_order();
+  std::vector<std::string> ids;
+  for (const std::string& l : lines) {
+    Result<OnlineOutcome> o = settler->settle("", l, false, "desk");
+    ASSERT_TRUE(o.ok());
+    if (o->committed) ids.push_back(nlohmann::json::parse(o->result_json)["setl_id"]);
+    if (ids.size() == 3) break;
+  }
+  ASSERT_EQ(ids.size(), 3u);
+  const std::string rid = "REV\"1\\";  // a quote and a backslash
+  Result<ReversalReport> first = settler->reverse(ids[0], rid, "desk");
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  EXPECT_FALSE(first->replayed);
+  Result<ReversalReport> again = settler->reverse(ids[0], rid, "desk");
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->psn_no, first->psn_no);
+  EXPECT_EQ(again->fund_pay_reversed, first->fund_pay_reversed);
+  EXPECT_EQ(again->hosp_part_reversed, first->hosp_part_reversed);
+  EXPECT_EQ(again->resettled, first->resettled);
+  ASSERT_EQ(again->adjustments.size(), first->adjustments.size());
+  for (size_t i = 0; i < first->adjustments.size(); ++i) {
+    EXPECT_EQ(again->adjustments[i].setl_id, first->adjustments[i].setl_id);
+    EXPECT_EQ(again->adjustments[i].fund_pay_delta, first->adjustments[i].fund_pay_delta);
+  }
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements WHERE kind = 'reversal'"), 1);
+  {
+    Result<Stmt*> st =
+        db_->prepare("SELECT request_json, result_json FROM settlements WHERE kind = 'reversal'");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(*(*st)->step());
+    auto request = nlohmann::json::parse(std::string((*st)->column_text(0)), nullptr, false);
+    auto result = nlohmann::json::parse(std::string((*st)->column_text(1)), nullptr, false);
+    (*st)->reset();
+    ASSERT_FALSE(request.is_discarded());
+    ASSERT_FALSE(result.is_discarded());
+    EXPECT_EQ(result["setl_id"], rid);
+    EXPECT_EQ(request["reverses"], ids[0]);
+  }
+  // Another reversal of the same settlement, and an id that is a settlement's.
+  Result<ReversalReport> second = settler->reverse(ids[0], "REV-2", "desk");
+  EXPECT_EQ(second.status().code(), Code::kDuplicateSetlId);
+  EXPECT_NE(second.status().message().find(rid), std::string::npos);
+  Result<ReversalReport> clash = settler->reverse(ids[1], ids[2], "desk");
+  EXPECT_EQ(clash.status().code(), Code::kDuplicateSetlId) << clash.status().to_string();
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements WHERE kind = 'reversal'"), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, OnlineSettleTest,
                          ::testing::Values(Engine::kSqlite, Engine::kPostgres),
                          [](const auto& i) { return store::engine_name(i.param); });

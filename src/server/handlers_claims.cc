@@ -10,6 +10,7 @@
 #include "server/claim_check.h"
 #include "server/server_internal.h"
 #include "service/audit.h"
+#include "service/settle_service.h"
 #include "store/migrate.h"
 
 namespace huibao::server {
@@ -259,7 +260,14 @@ void ApiServer::Impl::h_settle(Call& c) {
 Out ApiServer::Impl::op_reverse(Call& c, std::string_view setl_id, std::string_view reversal_id) {
   if (auto e = authorize(c, Action::kReverse)) return Out::fail(*e);
   if (auto e = check_id(setl_id, "setl_id")) return Out::fail(*e);
-  std::string rid = reversal_id.empty() ? std::string(setl_id) + "-R" : std::string(reversal_id);
+  // Without a reversal id: "<setl_id>-R", or for a setl_id too long for that
+  // an id derived from it, so that a retry names the same reversal.
+  std::string rid(reversal_id);
+  if (rid.empty()) {
+    rid = std::string(setl_id) + "-R";
+    if (rid.size() + 4 > limits::kSetlIdBytesMax)
+      rid = "R-" + claim_request_hash(setl_id);  // 2 + 32 bytes
+  }
   if (auto e = check_id(rid, "reversal_id")) return Out::fail(*e);
   Result<StoredSettlement> found = settler->find_settlement(setl_id);
   if (!found.ok()) return Out::fail(status_error(found.status()));
@@ -282,18 +290,28 @@ Out ApiServer::Impl::op_reverse(Call& c, std::string_view setl_id, std::string_v
   Json j;
   j["setl_id"] = std::string(setl_id);
   j["reversal_id"] = r->reversal_id;
-  j["psn_no"] = r->psn_no;
+  j["psn_no"] = masked_psn(r->psn_no, c.masked());
   j["fund_pay_reversed"] = fen_to_string(r->fund_pay_reversed);
   j["hosp_part_reversed"] = fen_to_string(r->hosp_part_reversed);
   j["resettled"] = r->resettled;
+  j["replayed"] = r->replayed;
+  // An institution sees the adjustments of its own settlements; those of
+  // the person's settlements elsewhere only as a count.
+  const bool own_only = permission(c.who.role, Action::kReverse) == Scope::kOwn;
   Json adj = Json::array();
+  size_t elsewhere = 0;
   for (const Adjustment& a : r->adjustments) {
+    if (own_only && a.fixmedins_code != c.who.org_code) {
+      ++elsewhere;
+      continue;
+    }
     adj.push_back({{"setl_id", a.setl_id},
                    {"adjusts", a.adjusts},
                    {"fund_pay_delta", fen_to_string(a.fund_pay_delta)},
                    {"hosp_part_delta", fen_to_string(a.hosp_part_delta)}});
   }
   j["adjustments"] = std::move(adj);
+  j["adjustments_elsewhere"] = elsewhere;
   Out o;
   o.body = j.dump();
   return o;

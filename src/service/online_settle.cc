@@ -174,6 +174,51 @@ struct OnlineSettler::Impl {
     return nullptr;
   }
 
+  // The claim parsed without a roll (so refused as unknown_person at best)
+  // under the first served plan that can read it at all: a claim malformed
+  // under one plan (an accident claim where the plan has no accident
+  // product, a given amount for a layer it lacks) may be another's.
+  void parse_first(std::string_view line, Parsed* first) const {
+    const Roll none;
+    for (const auto& s : served) {
+      *first = Parsed{};
+      parse_claim(s->p.plan, none, line, first);
+      if (first->r().code != Code::kMalformedRecord) return;
+    }
+    *first = Parsed{};
+    parse_claim(served[0]->p.plan, none, line, first);
+  }
+
+  // The plan of a claim stored before with these very bytes (a retry), so
+  // a retry is answered as stored even when routing would now answer
+  // otherwise; nullptr when there is none, or when plan_id names another.
+  Result<const Served*> stored_plan(Db& db, std::string_view plan_id, const Parsed& first,
+                                    std::string_view line) const {
+    const std::string_view setl_id = first.rs.setl_id(first.r());
+    if (setl_id.empty()) return nullptr;
+    Result<Stmt*> st = db.prepare(
+        "SELECT plan_id FROM settlements WHERE setl_id = ? AND request_hash = ? AND kind = "
+        "'settle'");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, setl_id);
+    (*st)->bind_text(2, claim_request_hash(line));
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    const Served* s = *row ? find_plan((*st)->column_text(0)) : nullptr;
+    (*st)->reset();
+    if (s != nullptr && !plan_id.empty() && s->p.plan.id != plan_id) return nullptr;
+    return s;
+  }
+
+  // Routes a claim: a retry to the plan it was settled under, else by plan
+  // id, else by the person's region and the claim's date.
+  Result<const Served*> route_claim(Db& db, std::string_view plan_id, const Parsed& first,
+                                    std::string_view line) {
+    Result<const Served*> again = stored_plan(db, plan_id, first, line);
+    if (!again.ok() || *again != nullptr) return again;
+    return route(db, plan_id, first, line);
+  }
+
   // Routes a claim: by plan id, else by the person's region and the claim's
   // date. line is the claim itself: first (parsed without a roll, so refused
   // as unknown_person) does not keep it.
@@ -260,43 +305,60 @@ struct OnlineSettler::Impl {
       out->result_json = rejection(sp, setl_id, psn, code, out->message);
       return Status::Ok();
     };
-    if (r.code != Code::kOk) {
-      auto m = p.rs.messages.find(0);
-      return refuse(r.code, m != p.rs.messages.end() ? m->second : std::string(code_name(r.code)));
-    }
+    // A setl_id already stored: the same claim again (the same bytes) is
+    // answered as stored, whatever has changed since (the roll, the plan a
+    // router would pick); anything else is refused after the claim's own
+    // checks.
+    struct Prior {
+      bool found = false, is_settle = false, same = false, reversed = false;
+      std::string plan_id, result_json;
+    } prior;
     const std::string hash = claim_request_hash(line);
-    {
+    if (!setl_id.empty()) {
       Result<Stmt*> st = db.prepare(
-          "SELECT s.kind, s.request_hash, s.result_json, (SELECT count(*) FROM settlements v "
-          "WHERE v.ref_setl_id = s.setl_id AND v.kind = 'reversal') FROM settlements s WHERE "
-          "s.setl_id = ?");
+          "SELECT s.kind, s.request_hash, s.result_json, s.plan_id, (SELECT count(*) FROM "
+          "settlements v WHERE v.ref_setl_id = s.setl_id AND v.kind = 'reversal') FROM "
+          "settlements s WHERE s.setl_id = ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, setl_id);
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
       if (*row) {
-        const bool is_settle = (*st)->column_text(0) == "settle";
-        const bool same = (*st)->column_text(1) == hash;
-        const bool reversed = (*st)->column_int64(3) > 0;
-        std::string stored((*st)->column_text(2));
-        (*st)->reset();
-        if (!is_settle)
-          return refuse(Code::kDuplicateSetlId,
-                        "setl_id '" + setl_id + "' names a reversal or an adjustment");
-        if (reversed)
-          return refuse(Code::kDuplicateSetlId,
-                        "setl_id '" + setl_id +
-                            "' was settled and then reversed; settle a corrected claim under a "
-                            "new setl_id");
-        if (!same)
-          return refuse(Code::kDuplicateSetlId,
-                        "setl_id '" + setl_id +
-                            "' was already settled with different content; a correction is a "
-                            "reversal and a new setl_id");
-        out->result_json = std::move(stored);
-        out->replayed = true;
-        return Status::Ok();
+        prior.found = true;
+        prior.is_settle = (*st)->column_text(0) == "settle";
+        prior.same = (*st)->column_text(1) == hash;
+        prior.result_json = std::string((*st)->column_text(2));
+        prior.plan_id = std::string((*st)->column_text(3));
+        prior.reversed = (*st)->column_int64(4) > 0;
       }
+      (*st)->reset();
+    }
+    if (prior.found && prior.is_settle && prior.same && !prior.reversed &&
+        prior.plan_id == plan.id) {
+      out->result_json = std::move(prior.result_json);
+      out->replayed = true;
+      return Status::Ok();
+    }
+    if (r.code != Code::kOk) {
+      auto m = p.rs.messages.find(0);
+      return refuse(r.code, m != p.rs.messages.end() ? m->second : std::string(code_name(r.code)));
+    }
+    if (prior.found) {
+      if (!prior.is_settle)
+        return refuse(Code::kDuplicateSetlId,
+                      "setl_id '" + setl_id + "' names a reversal or an adjustment");
+      if (prior.reversed)
+        return refuse(Code::kDuplicateSetlId,
+                      "setl_id '" + setl_id +
+                          "' was settled and then reversed; settle a corrected claim under a "
+                          "new setl_id");
+      if (prior.plan_id != plan.id)
+        return refuse(Code::kDuplicateSetlId,
+                      "setl_id '" + setl_id + "' was settled under plan " + prior.plan_id);
+      return refuse(Code::kDuplicateSetlId,
+                    "setl_id '" + setl_id +
+                        "' was already settled with different content; a correction is a "
+                        "reversal and a new setl_id");
     }
     // The person's year so far (locked until commit in PostgreSQL; SQLite's
     // write transaction holds the database).
@@ -478,24 +540,33 @@ struct OnlineSettler::Impl {
       }
       if (failed.ok()) failed = tx.commit();
     }
-    if (failed.ok() || group.size() == 1) {
-      for (Job* j : group) {
-        if (!failed.ok()) j->status = failed, j->outcome = OnlineOutcome{};
-        j->done.set_value();
-      }
+    if (failed.ok()) {
+      for (Job* j : group) j->done.set_value();
       return;
     }
     for (Job* j : group) {
-      Status s;
+      Status s = apply_alone(db, j);
+      if (!s.ok()) j->status = s, j->outcome = OnlineOutcome{};
+      j->done.set_value();
+    }
+  }
+
+  // One claim in its own transaction. A constraint failure means another
+  // lane stored the same setl_id (for another person) between this one's
+  // look and its write: once more, the look finds it and answers
+  // duplicate_setl_id (or the stored answer).
+  Status apply_alone(Db& db, Job* j) {
+    Status s;
+    for (int attempt = 0; attempt < 2; ++attempt) {
       {
         Tx tx(db);
         s = tx.status();
         if (s.ok()) s = apply(db, *j->plan, j->line, j->explain, true, j->actor, &j->outcome);
         if (s.ok()) s = tx.commit();
       }
-      if (!s.ok()) j->status = s, j->outcome = OnlineOutcome{};
-      j->done.set_value();
+      if (s.code() != Code::kStoreConstraint) break;
     }
+    return s;
   }
 
   void writer_loop(Lane& lane) {
@@ -624,11 +695,8 @@ Result<OnlineOutcome> OnlineSettler::presettle(std::string_view plan_id,
   const std::string_view line = trim_line(claim_json);
   Lease db(x.readers);
   Parsed first;
-  {
-    Roll none;
-    parse_claim(x.served[0]->p.plan, none, line, &first);
-  }
-  Result<const Served*> sp = x.route(*db, plan_id, first, line);
+  x.parse_first(line, &first);
+  Result<const Served*> sp = x.route_claim(*db, plan_id, first, line);
   if (!sp.ok()) return sp.status();
   OnlineOutcome out;
   Tx tx(*db, store::TxMode::kRead);  // one consistent view
@@ -645,13 +713,10 @@ Result<OnlineOutcome> OnlineSettler::settle(std::string_view plan_id, std::strin
   j.explain = explain;
   j.actor = std::string(actor.empty() ? std::string_view(x.o.actor) : actor);
   Parsed first;
-  {
-    Roll none;
-    parse_claim(x.served[0]->p.plan, none, j.line, &first);
-  }
+  x.parse_first(j.line, &first);
   {
     Lease db(x.readers);
-    Result<const Served*> sp = x.route(*db, plan_id, first, j.line);
+    Result<const Served*> sp = x.route_claim(*db, plan_id, first, j.line);
     if (!sp.ok()) return sp.status();
     j.plan = *sp;
   }

@@ -22,6 +22,8 @@ using store::Stmt;
 
 struct Stored {
   std::string setl_id;
+  std::string fixmedins_code;
+  std::string reversed_by;  // the reversal's setl_id
   std::string request_json;
   std::string admission, discharge;
   Fen medfee = 0, inscp = 0;
@@ -33,6 +35,57 @@ struct Stored {
 
 Status err(std::string msg) {
   return Status(Code::kStoreError, std::move(msg));
+}
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  append_json_string(s, &out);
+  return out;
+}
+
+// The request line an adjustment row stores: which reversal made it.
+std::string adjustment_request(std::string_view reversal_id) {
+  return "{\"reversal\":" + json_string(reversal_id) + "}";
+}
+
+// The report of a reversal already stored under reversal_id.
+Result<ReversalReport> stored_report(Db& db, std::string_view reversal_id, std::string_view psn_no,
+                                     Fen fund, Fen hosp, std::string_view result_json) {
+  ReversalReport report;
+  report.reversal_id = std::string(reversal_id);
+  report.psn_no = std::string(psn_no);
+  report.fund_pay_reversed = -fund;
+  report.hosp_part_reversed = -hosp;
+  report.replayed = true;
+  Result<Stmt*> st = db.prepare(
+      "SELECT a.setl_id, a.ref_setl_id, a.fund_pay_sumamt, a.hosp_part_amt, o.fixmedins_code "
+      "FROM settlements a JOIN settlements o ON o.setl_id = a.ref_setl_id WHERE a.psn_no = ? "
+      "AND a.kind = 'adjustment' AND a.request_json = ? ORDER BY a.created_at, a.setl_id");
+  if (!st.ok()) return st.status();
+  (*st)->bind_text(1, psn_no);
+  (*st)->bind_text(2, adjustment_request(reversal_id));
+  for (;;) {
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Adjustment a;
+    a.setl_id = std::string((*st)->column_text(0));
+    a.adjusts = std::string((*st)->column_text(1));
+    a.fund_pay_delta = (*st)->column_int64(2);
+    a.hosp_part_delta = (*st)->column_int64(3);
+    a.fixmedins_code = std::string((*st)->column_text(4));
+    report.adjustments.push_back(std::move(a));
+  }
+  // "resettled":N in the reversal's result (absent before it was recorded).
+  static constexpr std::string_view kKey = "\"resettled\":";
+  if (size_t at = result_json.find(kKey); at != std::string_view::npos) {
+    for (size_t i = at + kKey.size();
+         i < result_json.size() && result_json[i] >= '0' && result_json[i] <= '9'; ++i)
+      report.resettled = report.resettled * 10 + size_t(result_json[i] - '0');
+  } else {
+    report.resettled = report.adjustments.size();
+  }
+  return report;
 }
 
 }  // namespace
@@ -47,6 +100,27 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
                                               " bytes (adjustments append .NNN)");
   store::Tx tx(db);
   if (!tx.ok()) return tx.status();
+  {
+    // The reversal id taken already: the same reversal asked again, or a clash.
+    Result<Stmt*> st = db.prepare(
+        "SELECT kind, ref_setl_id, psn_no, fund_pay_sumamt, hosp_part_amt, result_json FROM "
+        "settlements WHERE setl_id = ?");
+    if (!st.ok()) return st.status();
+    (*st)->bind_text(1, reversal_id);
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      const bool same = (*st)->column_text(0) == "reversal" && (*st)->column_text(1) == setl_id;
+      const std::string psn((*st)->column_text(2));
+      const Fen fund = (*st)->column_int64(3), hosp = (*st)->column_int64(4);
+      const std::string result((*st)->column_text(5));
+      (*st)->reset();
+      if (same) return stored_report(db, reversal_id, psn, fund, hosp, result);
+      return Status(Code::kDuplicateSetlId, "the reversal id '" + std::string(reversal_id) +
+                                                "' is already the setl_id of another "
+                                                "settlement, reversal or adjustment");
+    }
+  }
   ReversalReport report;
   report.reversal_id = std::string(reversal_id);
   int version = 0, year = 0;
@@ -108,13 +182,17 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   {
     Result<Stmt*> st = db.prepare(
         "SELECT setl_id, kind, ref_setl_id, request_json, admission_date, discharge_date, "
-        "medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, claim_kind "
-        "FROM settlements WHERE psn_no = ? AND plan_id = ? AND plan_year = ?");
+        "medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, claim_kind, "
+        "fixmedins_code FROM settlements WHERE psn_no = ? AND plan_id = ? AND plan_year = ?");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, report.psn_no);
     (*st)->bind_text(2, plan.id);
     (*st)->bind_int64(3, year);
-    std::vector<std::tuple<std::string, std::string, Fen, Fen, Fen>> corrections;
+    struct Correction {
+      std::string id, kind, ref;
+      Fen fund, hosp, psn;
+    };
+    std::vector<Correction> corrections;
     for (;;) {
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
@@ -132,16 +210,17 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
         s.hosp += (*st)->column_int64(9);
         s.psn += (*st)->column_int64(10);
         s.accident = (*st)->column_text(11) == "accident";
+        s.fixmedins_code = std::string((*st)->column_text(12));
       } else {
-        corrections.emplace_back(std::string(kind), std::string((*st)->column_text(2)),
-                                 (*st)->column_int64(8), (*st)->column_int64(9),
-                                 (*st)->column_int64(10));
+        corrections.push_back({std::string((*st)->column_text(0)), std::string(kind),
+                               std::string((*st)->column_text(2)), (*st)->column_int64(8),
+                               (*st)->column_int64(9), (*st)->column_int64(10)});
       }
     }
-    for (auto& [kind, ref, fund, hosp, psn] : corrections) {
-      Stored& s = stored[ref];
-      if (kind == "reversal") s.reversed = true;
-      s.fund += fund, s.hosp += hosp, s.psn += psn;
+    for (const Correction& c : corrections) {
+      Stored& s = stored[c.ref];
+      if (c.kind == "reversal") s.reversed = true, s.reversed_by = c.id;
+      s.fund += c.fund, s.hosp += c.hosp, s.psn += c.psn;
     }
   }
   {
@@ -164,7 +243,9 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   }
   Stored& target = stored[std::string(setl_id)];
   if (target.reversed)
-    return Status(Code::kDuplicateSetlId, "'" + std::string(setl_id) + "' is already reversed");
+    return Status(
+        Code::kDuplicateSetlId,
+        "'" + std::string(setl_id) + "' is already reversed (by " + target.reversed_by + ")");
 
   // Settle the remaining claims again from zero, in claim order.
   Roll roll;
@@ -277,14 +358,15 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
     Adjustment adj;
     adj.setl_id = std::string(reversal_id) + "." + std::to_string(++adjustment_no);
     adj.adjusts = was.setl_id;
+    adj.fixmedins_code = was.fixmedins_code;
     adj.fund_pay_delta = fund;
     adj.hosp_part_delta = hosp;
     ByteBuf line;
     writer.write(v, &line);
     std::string_view result = line.view();
     if (!result.empty() && result.back() == '\n') result.remove_suffix(1);
-    add_row(adj.setl_id, "adjustment", was, "{\"reversal\":\"" + std::string(reversal_id) + "\"}",
-            result, 0, 0, fund, hosp, -(fund + hosp));
+    add_row(adj.setl_id, "adjustment", was, adjustment_request(reversal_id), result, 0, 0, fund,
+            hosp, -(fund + hosp));
     for (const auto& [layer, d] : delta) {
       if (d == 0) continue;
       layer_rows.add_text(adj.setl_id);
@@ -296,9 +378,9 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   // The reversal takes back what the settlement pays now.
   report.fund_pay_reversed = target.fund;
   report.hosp_part_reversed = target.hosp;
-  add_row(reversal_id, "reversal", target, "{\"reverses\":\"" + std::string(setl_id) + "\"}",
-          "{\"setl_id\":\"" + std::string(reversal_id) + "\",\"reverses\":\"" +
-              std::string(setl_id) + "\",\"status\":\"reversed\"}",
+  add_row(reversal_id, "reversal", target, "{\"reverses\":" + json_string(setl_id) + "}",
+          "{\"setl_id\":" + json_string(reversal_id) + ",\"reverses\":" + json_string(setl_id) +
+              ",\"status\":\"reversed\",\"resettled\":" + std::to_string(report.resettled) + "}",
           -target.medfee, -target.inscp, -target.fund, -target.hosp, -target.psn);
   for (const auto& [layer, amount] : target.layers) {
     if (amount == 0) continue;
@@ -306,7 +388,13 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
     layer_rows.add_text(layer);
     layer_rows.add_int64(-amount);
   }
-  if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) return s;
+  if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) {
+    if (s.code() != Code::kStoreConstraint) return s;
+    return Status(Code::kDuplicateSetlId,
+                  "an id this reversal would write (" + std::string(reversal_id) + " or " +
+                      std::string(reversal_id) +
+                      ".N for its adjustments) is already a setl_id; choose another reversal id");
+  }
   if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
     return s;
   // The row is locked (or the database is) since it was read: the version

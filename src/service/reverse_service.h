@@ -8,7 +8,10 @@
 //   difference (and its result as it now stands);
 // - the person's year state is replaced by the result of that replay.
 // A settlement is reversed at most once; the plan file must be the version
-// the settlement was made under.
+// the settlement was made under. Asked again with the same reversal id, the
+// stored reversal is reported (replayed); a reversal id (or an adjustment id
+// it derives, "<id>.N") that is already another row's setl_id is refused
+// with kDuplicateSetlId.
 #pragma once
 #include <string>
 #include <string_view>
@@ -22,10 +25,11 @@
 namespace huibao {
 
 struct Adjustment {
-  std::string setl_id;      // the adjustment row
-  std::string adjusts;      // the settlement it corrects
-  Fen fund_pay_delta = 0;   // funds' payment difference
-  Fen hosp_part_delta = 0;  // hospital part difference
+  std::string setl_id;         // the adjustment row
+  std::string adjusts;         // the settlement it corrects
+  std::string fixmedins_code;  // the institution of that settlement
+  Fen fund_pay_delta = 0;      // funds' payment difference
+  Fen hosp_part_delta = 0;     // hospital part difference
 };
 
 struct ReversalReport {
@@ -34,7 +38,8 @@ struct ReversalReport {
   Fen fund_pay_reversed = 0;  // taken back from the funds
   Fen hosp_part_reversed = 0;
   std::vector<Adjustment> adjustments;
-  size_t resettled = 0;  // the person's other settlements replayed
+  size_t resettled = 0;   // the person's other settlements replayed
+  bool replayed = false;  // this reversal was already stored: the stored report
 };
 
 Result<ReversalReport> reverse_settlement(store::Db& db, const Plan& plan,
