@@ -62,6 +62,7 @@
 
 #include "service/audit.h"
 #include "service/import_files.h"
+#include "service/key_lookup.h"
 #include "service/roll_service.h"
 #include "store/migrate.h"
 
@@ -134,37 +135,19 @@ std::string date_text(Date d) {
   return std::string(buf, 10);
 }
 
-// "(?, ?, ..., ?)" with n placeholders.
-std::string placeholders(size_t n) {
-  std::string s = "(";
-  for (size_t i = 0; i < n; ++i) s += i == 0 ? "?" : ", ?";
-  return s + ")";
-}
-
-// Runs `head IN (?, ...) tail` for the keys in chunks of kLookupKeys (the
-// last chunk padded with its last key), calling on_row(stmt) per result row.
+// Runs `head IN (...) tail` for the id keys, kLookupKeys a query
+// (key_lookup.h), calling on_row(stmt) per result row.
 template <typename OnRow>
-Status for_each_by_keys(Db& db, std::string_view head, std::string_view tail, const uint64_t* keys,
-                        size_t n, OnRow on_row) {
-  static const std::string kIn = " IN " + placeholders(kLookupKeys);
-  const std::string sql = std::string(head) + kIn + std::string(tail);
+Status for_each_by_ids(Db& db, std::string_view head, std::string_view tail, const uint64_t* keys,
+                       size_t n, OnRow on_row) {
   char id[18];
-  for (size_t at = 0; at < n; at += kLookupKeys) {
-    Result<Stmt*> st = db.prepare(sql);
-    if (!st.ok()) return st.status();
-    const size_t m = std::min(kLookupKeys, n - at);
-    for (size_t i = 0; i < kLookupKeys; ++i) {
-      id_of_key(keys[at + std::min(i, m - 1)], id);
-      (*st)->bind_text(int(i) + 1, std::string_view(id, 18));
-    }
-    for (;;) {
-      Result<bool> row = (*st)->step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      if (Status s = on_row(**st); !s.ok()) return s;
-    }
-  }
-  return Status::Ok();
+  return for_each_by_keys(
+      db, head, tail, n, kLookupKeys,
+      [&](size_t i) {
+        id_of_key(keys[i], id);
+        return std::string_view(id, 18);
+      },
+      on_row);
 }
 
 Status bad_stored(std::string_view table, std::string_view key, std::string_view what) {
@@ -455,13 +438,13 @@ Status ImportRun::resolve_ids() {
   for (const AccountRef& a : accounts_) want(a.row.psn_key);
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-  Status s = for_each_by_keys(db_, "SELECT psn_no FROM persons WHERE psn_no", "", wanted.data(),
-                              wanted.size(), [&](Stmt& st) {
-                                uint64_t key;
-                                if (stored_id_key(st.column_text(0), &key))
-                                  stored_ids_.push_back(key);
-                                return Status::Ok();
-                              });
+  Status s = for_each_by_ids(db_, "SELECT psn_no FROM persons WHERE psn_no", "", wanted.data(),
+                             wanted.size(), [&](Stmt& st) {
+                               uint64_t key;
+                               if (stored_id_key(st.column_text(0), &key))
+                                 stored_ids_.push_back(key);
+                               return Status::Ok();
+                             });
   if (!s.ok()) return s;
   std::sort(stored_ids_.begin(), stored_ids_.end());
 
@@ -927,16 +910,16 @@ Status ImportRun::merge_relations() {
     const size_t n = std::min(kLookupKeys, firsts.size() - at);
     stored.clear();
     Status s =
-        for_each_by_keys(db_, "SELECT psn_no, rel_psn_no, relation FROM relations WHERE psn_no", "",
-                         firsts.data() + at, n, [&](Stmt& st) {
-                           Stored x;
-                           if (stored_id_key(st.column_text(0), &x.psn_key) &&
-                               stored_id_key(st.column_text(1), &x.rel_key)) {
-                             x.relation.assign(st.column_text(2));
-                             stored.push_back(std::move(x));
-                           }
-                           return Status::Ok();
-                         });
+        for_each_by_ids(db_, "SELECT psn_no, rel_psn_no, relation FROM relations WHERE psn_no", "",
+                        firsts.data() + at, n, [&](Stmt& st) {
+                          Stored x;
+                          if (stored_id_key(st.column_text(0), &x.psn_key) &&
+                              stored_id_key(st.column_text(1), &x.rel_key)) {
+                            x.relation.assign(st.column_text(2));
+                            stored.push_back(std::move(x));
+                          }
+                          return Status::Ok();
+                        });
     if (!s.ok()) return s;
     std::sort(stored.begin(), stored.end(), [](const Stored& x, const Stored& y) {
       return x.psn_key != y.psn_key ? x.psn_key < y.psn_key : x.rel_key < y.rel_key;
@@ -993,14 +976,14 @@ Status ImportRun::merge_accounts() {
     const size_t n = std::min(kLookupKeys, keys.size() - at);
     stored.clear();
     // Locked: the import sets balances that other operations also move.
-    Status s = for_each_by_keys(db_, "SELECT psn_no, balance_fen FROM accounts WHERE psn_no",
-                                o_.dry_run ? std::string_view() : db_.dialect().for_update,
-                                keys.data() + at, n, [&](Stmt& st) {
-                                  uint64_t key;
-                                  if (stored_id_key(st.column_text(0), &key))
-                                    stored.push_back({key, st.column_int64(1)});
-                                  return Status::Ok();
-                                });
+    Status s = for_each_by_ids(db_, "SELECT psn_no, balance_fen FROM accounts WHERE psn_no",
+                               o_.dry_run ? std::string_view() : db_.dialect().for_update,
+                               keys.data() + at, n, [&](Stmt& st) {
+                                 uint64_t key;
+                                 if (stored_id_key(st.column_text(0), &key))
+                                   stored.push_back({key, st.column_int64(1)});
+                                 return Status::Ok();
+                               });
     if (!s.ok()) return s;
     std::sort(stored.begin(), stored.end());
     rows.clear();
