@@ -557,7 +557,7 @@ class BatchWriter {
       size_t n = 0;
       for (auto at = it; n < per; ++n) {  // padded with ('', 0), which matches no account
         const bool real = at != debits.end();
-        (*st)->bind_text(2 + 2 * int(n), real ? at->first : std::string_view());
+        (*st)->bind_text(2 + 2 * int(n), real ? at->first : std::string_view(""));
         (*st)->bind_int64(3 + 2 * int(n), real ? at->second.first : 0);
         if (real) ++at;
       }
