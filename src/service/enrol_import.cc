@@ -454,7 +454,6 @@ class BatchWriter {
         batch_rows_(batch_rows),
         accounts_per_update_(lookup_keys) {
     HB_ASSERT(batch_rows_ > 0);
-    HB_ASSERT(1 + 2 * int(accounts_per_update_) <= db.dialect().params_max);
   }
 
   Status add(const EnrolRequest& r, const EnrolReceipt& e, const std::vector<Fen>& balance_after) {
@@ -540,44 +539,29 @@ class BatchWriter {
       }
     }
     if (debits.empty()) return Status::Ok();
-    const size_t per = accounts_per_update_;
-    std::string sql =
-        "UPDATE accounts SET balance_fen = balance_fen - v.column2, updated_at = ? "
-        "FROM (VALUES ";
-    for (size_t i = 0; i < per; ++i)
-      sql += i == 0 ? "(?, CAST(? AS BIGINT))" : ", (?, CAST(? AS BIGINT))";
-    sql +=
-        ") AS v WHERE accounts.psn_no = v.column1 AND accounts.balance_fen >= v.column2 "
-        "RETURNING psn_no, balance_fen";
-    auto it = debits.begin();
-    while (it != debits.end()) {
-      Result<Stmt*> st = db_.prepare(sql);
-      if (!st.ok()) return st.status();
-      (*st)->bind_text(1, now);
-      size_t n = 0;
-      for (auto at = it; n < per; ++n) {  // padded with ('', 0), which matches no account
-        const bool real = at != debits.end();
-        (*st)->bind_text(2 + 2 * int(n), real ? at->first : std::string_view(""));
-        (*st)->bind_int64(3 + 2 * int(n), real ? at->second.first : 0);
-        if (real) ++at;
-      }
-      size_t changed = 0;
-      for (;;) {
-        Result<bool> row = (*st)->step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        auto d = debits.find((*st)->column_text(0));
-        if (d == debits.end() || d->second.second != (*st)->column_int64(1))
-          return Status(
-              Code::kStoreError,
-              "personal account " + std::string((*st)->column_text(0)) + " changed under its lock");
-        ++changed;
-      }
-      size_t expected = 0;
-      for (; it != debits.end() && expected < per; ++it) ++expected;
-      if (changed != expected)
-        return Status(Code::kStoreError, "a personal account changed under its lock");
+    Rows rows(2);
+    for (const auto& [holder, d] : debits) {
+      rows.add_text(holder);
+      rows.add_int64(d.first);
     }
+    static constexpr std::string_view kCasts[] = {"", "BIGINT"};
+    size_t changed = 0;
+    Status s = for_each_values(
+        db_, "UPDATE accounts SET balance_fen = balance_fen - v.column2, updated_at = ? FROM (",
+        ") AS v WHERE accounts.psn_no = v.column1 AND accounts.balance_fen >= v.column2 "
+        "RETURNING psn_no, balance_fen",
+        rows, kCasts, accounts_per_update_, 1, [&](Stmt& st) { st.bind_text(1, now); },
+        [&](Stmt& st) {
+          auto d = debits.find(st.column_text(0));
+          if (d == debits.end() || d->second.second != st.column_int64(1))
+            return Status(Code::kStoreError, "personal account " + std::string(st.column_text(0)) +
+                                                 " changed under its lock");
+          ++changed;
+          return Status::Ok();
+        });
+    if (!s.ok()) return s;
+    if (changed != debits.size())
+      return Status(Code::kStoreError, "a personal account changed under its lock");
     return Status::Ok();
   }
 
