@@ -2,9 +2,11 @@
 // plans: voluntary enrolment with every payer kind, the checks that refuse
 // (and then write nothing), concurrent personal-account debits, subsidies,
 // renewal by consent, cancellation refunds, prior_years across years, the
-// CSV batch, automatic enrolment from categories, and the engine seeing the
-// stored enrolments. Persons, relations and accounts are put into the store
-// directly (the roll importer has its own tests).
+// CSV batch (written as single enrolments of its rows would be, across batch
+// and lookup boundaries; all or nothing), automatic enrolment from
+// categories, and the engine seeing the stored enrolments. Persons,
+// relations and accounts are put into the store directly (the roll importer
+// has its own tests).
 #include <algorithm>
 #include <fstream>
 #include <latch>
@@ -84,7 +86,25 @@ class EnrolTest : public store::EngineTest {
     db_ = open();
     ASSERT_NE(db_, nullptr);
     ASSERT_TRUE(register_plan_version(*db_, plan_b_, plan_b_text_, "test").ok());
-    store_people();
+    store_people(*db_);
+  }
+
+  // Another store with the same people (a fresh SQLite file, or a new
+  // PostgreSQL database), to compare two ways of writing the same rows.
+  std::unique_ptr<Db> open_twin() {
+    std::string url = "sqlite:" + (dir_ / "twin.db").string();
+    if (GetParam() == Engine::kPostgres) {
+      Result<std::string> pg = pgtest::PgEnvironment::server()->create_database();
+      EXPECT_TRUE(pg.ok()) << pg.status().to_string();
+      if (!pg.ok()) return nullptr;
+      url = *pg;
+    }
+    Result<std::unique_ptr<Db>> db = store::open_db(url);
+    EXPECT_TRUE(db.ok()) << db.status().to_string();
+    if (!db.ok()) return nullptr;
+    EXPECT_TRUE(register_plan_version(**db, plan_b_, plan_b_text_, "test").ok());
+    store_people(**db);
+    return std::move(*db);
   }
 
   Plan plan_of(const std::string& text) {
@@ -123,7 +143,7 @@ class EnrolTest : public store::EngineTest {
     r->add_text("now");
   }
 
-  void store_people() {
+  void store_people(Db& db) {
     static constexpr std::string_view kPersons[] = {"psn_no", "psn_name",  "gend",        "brdy",
                                                     "admdvs", "insutype",  "preexisting", "status",
                                                     "seq",    "updated_at"};
@@ -179,16 +199,81 @@ class EnrolTest : public store::EngineTest {
     account(kHolder, 500'00);
     account(kPoorHolder, 50'00);
     account(kRacer, 250'00);
-    Tx tx(*db_);
+    Tx tx(db);
     ASSERT_TRUE(tx.ok());
-    ASSERT_TRUE(db_->insert_rows({"persons", kPersons, ""}, persons).ok());
-    ASSERT_TRUE(db_->insert_rows({"person_categories", kCats, ""}, cats).ok());
-    ASSERT_TRUE(db_->insert_rows({"relations", kRel, ""}, rel).ok());
-    ASSERT_TRUE(db_->insert_rows({"accounts", kAcc, ""}, acc).ok());
+    ASSERT_TRUE(db.insert_rows({"persons", kPersons, ""}, persons).ok());
+    ASSERT_TRUE(db.insert_rows({"person_categories", kCats, ""}, cats).ok());
+    ASSERT_TRUE(db.insert_rows({"relations", kRel, ""}, rel).ok());
+    ASSERT_TRUE(db.insert_rows({"accounts", kAcc, ""}, acc).ok());
     ASSERT_TRUE(tx.commit().ok());
   }
 
+  // Every row a query returns, one line each, columns separated by '|'.
+  static std::string dump(Db& db, std::string_view sql) {
+    Result<Stmt*> st = db.prepare(sql);
+    EXPECT_TRUE(st.ok()) << st.status().to_string();
+    if (!st.ok()) return {};
+    std::string out;
+    for (;;) {
+      Result<bool> row = (*st)->step();
+      EXPECT_TRUE(row.ok()) << row.status().to_string();
+      if (!row.ok() || !*row) break;
+      for (int c = 0; c < (*st)->column_count(); ++c)
+        out += ((*st)->column_is_null(c) ? "NULL" : std::string((*st)->column_text(c))) + "|";
+      out += "\n";
+    }
+    return out;
+  }
+
+  // What enrolment writes, but for its timestamps, in id order; and the
+  // id sequences (but the audit log's: an import adds its own row).
+  static std::string enrolment_rows(Db& db) {
+    return dump(db,
+                "SELECT id, psn_no, plan_id, product, begin_date, end_date, prior_years, status, "
+                "source, renewal_consent FROM enrollments ORDER BY id") +
+           dump(db,
+                "SELECT enrollment_id, payer_kind, payer_ref, amount_fen FROM enrollment_payers "
+                "ORDER BY enrollment_id, payer_kind, payer_ref") +
+           dump(db,
+                "SELECT id, enrollment_id, payer_kind, payer_ref, kind, amount_fen, "
+                "account_move_id FROM premiums ORDER BY id") +
+           dump(db,
+                "SELECT id, psn_no, kind, amount_fen, balance_after_fen, ref, detail FROM "
+                "account_moves ORDER BY id") +
+           dump(db, "SELECT psn_no, balance_fen FROM accounts ORDER BY psn_no") +
+           dump(db,
+                "SELECT seq, actor, action, psn_no, detail FROM audit_log WHERE action = "
+                "'enrol.add' ORDER BY seq") +
+           dump(db,
+                "SELECT name, next_id FROM id_sequences WHERE name <> 'audit_log' ORDER BY name");
+  }
+
   int64_t count(std::string_view sql) { return query_int(*db_, sql); }
+
+  // Options to import `text` (written to a scratch file) as an employer's
+  // group list, paid on `paid_on`.
+  EnrolImportOptions group_list(const std::string& text, std::string_view paid_on) {
+    EnrolImportOptions o;
+    o.path = (dir_ / "group.csv").string();
+    std::ofstream(o.path) << text;
+    o.paid_on = day(paid_on);
+    o.employer = "91370100MA3C4XYZ";
+    o.actor = "hr";
+    return o;
+  }
+
+  // Options to import `text` (written to a scratch file) in batches of 2 rows
+  // with lookups of 3 persons, which a few lines cross several times.
+  EnrolImportOptions in_small_batches(const std::string& text) {
+    EnrolImportOptions o;
+    o.path = (dir_ / "rows.csv").string();
+    std::ofstream(o.path) << text;
+    o.paid_on = day("2024-03-01");
+    o.actor = "tester";
+    o.batch_rows = 2;
+    o.lookup_keys = 3;
+    return o;
+  }
 
   Fen balance(const std::string& holder) {
     return count("SELECT balance_fen FROM accounts WHERE psn_no = '" + holder + "'");
@@ -675,14 +760,186 @@ TEST_P(EnrolTest, ImportIsAllOrNothingWithEveryBadRowListed) {
   EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'enrol.add'"), 3);
 }
 
+// The rows of a file whose checks depend on the lines above them: accounts
+// paying several lines (one line finds the balance the lines above left),
+// a person twice, subsidies, mixed payers.
+std::string interdependent_rows() {
+  const std::string pa = "personal_account:" + kHolder;
+  std::ostringstream f;
+  f << "psn_no,payers,date,renewal_consent\n"
+    << kHolder << "," << pa << ":99.00,2024-02-01,1\n"
+    << kSpouse << "," << pa << ":49.00;cash:50.00,2024-02-02,0\n"
+    << kTekun << ",,2024-02-03,\n"
+    << kChild << "," << pa << ":99.00,,1\n"
+    << kDibao << ",employer:91370100MA3C4XYZ:49.50,,\n"
+    << kParent << "," << pa << ":99.00,2024-03-05,\n"
+    << kStranger << ",personal_account:" << kPoorHolder << ":50.00;cash:49.00,,\n"
+    << kEdge << ",cash:69.00,2024-04-01,\n"
+    << kRacer << ",personal_account:" << kRacer << ":99.00,,\n"
+    << racer_child(1) << ",personal_account:" << kRacer << ":99.00,,\n"
+    << kPoverty << ",cash:99.00,,\n";
+  return f.str();
+}
+
+TEST_P(EnrolTest, AnImportWritesWhatEnrollingEachRowInTurnWrites) {
+  // The holder's 500.00 pays 99 + 49 + 99 + 99: 154.00 left; the racer's
+  // 250.00 pays two lines.
+  EnrolImportOptions o = in_small_batches(interdependent_rows());
+  EnrolImportReport report;
+  ASSERT_TRUE(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).ok()) << report.to_text();
+  EXPECT_EQ(report.enrolled, 11);
+  EXPECT_EQ(balance(kHolder), 500'00 - 99'00 - 49'00 - 99'00 - 99'00);
+  EXPECT_EQ(balance(kRacer), 250'00 - 2 * 99'00);
+  EXPECT_EQ(balance(kPoorHolder), 0);
+
+  // The same rows, each enrolled alone, in order, into a twin store.
+  std::unique_ptr<Db> twin = open_twin();
+  ASSERT_NE(twin, nullptr);
+  std::istringstream lines(interdependent_rows());
+  std::string line;
+  std::getline(lines, line);  // the header
+  while (std::getline(lines, line)) {
+    std::vector<std::string> f(4);
+    for (size_t i = 0, at = 0; i < 4; ++i) {
+      const size_t comma = std::min(line.find(',', at), line.size());
+      f[i] = line.substr(at, comma - at);
+      at = comma + 1;
+    }
+    EnrolRequest r;
+    r.psn_no = f[0];
+    r.paid_on = day(f[2].empty() ? "2024-03-01" : f[2]);
+    r.renewal_consent = f[3] == "1";
+    r.actor = "tester";
+    for (size_t at = 0; at < f[1].size();) {
+      const size_t semi = std::min(f[1].find(';', at), f[1].size());
+      PayerShare p;
+      std::string error;
+      ASSERT_TRUE(parse_payer(f[1].substr(at, semi - at), &p, &error)) << error;
+      r.payers.push_back(p);
+      at = semi + 1;
+    }
+    EnrolReceipt receipt;
+    ASSERT_TRUE(enrol_voluntary(*twin, plan_b_, plan_b_text_, r, &receipt).ok());
+    ASSERT_EQ(receipt.refusal, Refusal::kNone) << line << ": " << receipt.message;
+  }
+  EXPECT_EQ(enrolment_rows(*db_), enrolment_rows(*twin));
+
+  // Imported again: every line is already enrolled, and nothing changes.
+  const std::string once = written();
+  o.batch_rows = 4096;
+  o.lookup_keys = 500;
+  EXPECT_EQ(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).code(), Code::kRollInvalid);
+  ASSERT_EQ(report.errors.size(), 11u) << report.to_text();
+  for (const EnrolImportRowError& e : report.errors)
+    EXPECT_EQ(e.refusal, Refusal::kAlreadyEnrolled) << e.line << ": " << e.message;
+  EXPECT_EQ(written(), once);
+}
+
+TEST_P(EnrolTest, ABadLastRowLeavesNothingOfTheBatchesWrittenBeforeIt) {
+  // The lines above leave the racer 52.00: the last line asks for 99.00.
+  EnrolImportOptions o =
+      in_small_batches(interdependent_rows() + kHolder + ",cash:99.00\n" + racer_child(2) +
+                       ",personal_account:" + kRacer + ":99.00,,\n");
+  const std::string before = written() + enrolment_rows(*db_);
+  EnrolImportReport report;
+  EXPECT_EQ(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).code(), Code::kRollInvalid);
+  ASSERT_EQ(report.errors.size(), 2u) << report.to_text();
+  EXPECT_EQ(report.errors[0].line, 13u);
+  EXPECT_EQ(report.errors[0].refusal, Refusal::kNone) << report.errors[0].message;  // 2 fields
+  EXPECT_EQ(report.errors[1].line, 14u);
+  EXPECT_EQ(report.errors[1].refusal, Refusal::kInsufficientBalance) << report.errors[1].message;
+  EXPECT_EQ(report.enrolled, 0);
+  EXPECT_FALSE(report.committed);
+  EXPECT_EQ(written() + enrolment_rows(*db_), before);
+
+  // Only the last line bad: five batches were written, and all roll back.
+  std::ofstream(o.path) << interdependent_rows() << racer_child(2) << ",personal_account:" << kRacer
+                        << ":99.00,,\n";
+  EXPECT_EQ(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).code(), Code::kRollInvalid);
+  ASSERT_EQ(report.errors.size(), 1u) << report.to_text();
+  EXPECT_EQ(report.errors[0].line, 13u);
+  EXPECT_EQ(report.errors[0].refusal, Refusal::kInsufficientBalance);
+  EXPECT_EQ(written() + enrolment_rows(*db_), before);
+
+  // A person on two lines: the second names the first.
+  std::ofstream(o.path) << "psn_no,payers\n"
+                        << kStranger << ",cash:99.00\n"
+                        << kSpouse << ",cash:99.00\n"
+                        << kStranger << ",cash:99.00\n";
+  EXPECT_EQ(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).code(), Code::kRollInvalid);
+  ASSERT_EQ(report.errors.size(), 1u) << report.to_text();
+  EXPECT_EQ(report.errors[0].line, 4u);
+  EXPECT_EQ(report.errors[0].refusal, Refusal::kAlreadyEnrolled);
+  EXPECT_NE(report.errors[0].message.find("(line 2 of this file)"), std::string::npos)
+      << report.errors[0].message;
+  EXPECT_EQ(written() + enrolment_rows(*db_), before);
+}
+
+TEST_P(EnrolTest, AnImportLargerThanABatchAndALookupAtTheDefaultSizes) {
+  // 4,500 persons, more than a batch (4,096) and many lookups (500); every
+  // third an employee paying from an account, the rest by the employer.
+  constexpr int kPersons = 4'500;
+  static constexpr std::string_view kPersonCols[] = {"psn_no", "psn_name",  "gend",        "brdy",
+                                                     "admdvs", "insutype",  "preexisting", "status",
+                                                     "seq",    "updated_at"};
+  static constexpr std::string_view kAccountCols[] = {"psn_no", "balance_fen", "updated_at"};
+  Rows persons(10), accounts(3);
+  std::ostringstream file;
+  file << "psn_no,payers\n";
+  for (int i = 0; i < kPersons; ++i) {
+    const std::string id = psn("370103", "1980010" + std::to_string(1 + i / 1000), i % 1000);
+    const bool employee = i % 3 == 0;
+    add_person(&persons, id, "370103", employee ? 310 : 390);
+    if (employee) {
+      accounts.add_text(id);
+      accounts.add_int64(100'00 + i);
+      accounts.add_text("now");
+    }
+    file << id << "," << (employee ? "personal_account:" + id + ":99.00" : "") << "\n";
+  }
+  {
+    Tx tx(*db_);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(db_->insert_rows({"persons", kPersonCols, ""}, persons).ok());
+    ASSERT_TRUE(db_->insert_rows({"accounts", kAccountCols, ""}, accounts).ok());
+    ASSERT_TRUE(tx.commit().ok());
+  }
+  EnrolImportOptions o = group_list(file.str(), "2024-01-15");
+  EnrolImportReport report;
+  o.dry_run = true;
+  ASSERT_TRUE(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).ok()) << report.to_text();
+  EXPECT_EQ(report.enrolled, kPersons);
+  EXPECT_EQ(count("SELECT count(*) FROM enrollments"), 0);
+  o.dry_run = false;
+  ASSERT_TRUE(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).ok()) << report.to_text();
+  EXPECT_EQ(report.enrolled, kPersons);
+  constexpr int kEmployees = (kPersons + 2) / 3;
+  EXPECT_EQ(report.by_payer_fen[size_t(PayerKind::kPersonalAccount)], kEmployees * 99'00);
+  EXPECT_EQ(report.by_payer_fen[size_t(PayerKind::kEmployer)], (kPersons - kEmployees) * 99'00);
+  // Ids are consecutive and each row is where it belongs.
+  EXPECT_EQ(count("SELECT count(*) FROM enrollments"), kPersons);
+  EXPECT_EQ(count("SELECT max(id) - min(id) + 1 FROM enrollments"), kPersons);
+  EXPECT_EQ(count("SELECT count(DISTINCT psn_no) FROM enrollments"), kPersons);
+  EXPECT_EQ(count("SELECT count(*) FROM premiums p JOIN enrollments e ON e.id = p.enrollment_id "
+                  "JOIN enrollment_payers y ON y.enrollment_id = e.id AND y.payer_kind = "
+                  "p.payer_kind AND y.payer_ref = p.payer_ref AND y.amount_fen = p.amount_fen"),
+            kPersons);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log a JOIN enrollments e ON a.psn_no = e.psn_no "
+                  "WHERE a.action = 'enrol.add'"),
+            kPersons);
+  // Every account paid once, and its move says what is left.
+  EXPECT_EQ(count("SELECT count(*) FROM account_moves m JOIN accounts a ON a.psn_no = m.psn_no "
+                  "JOIN premiums p ON p.account_move_id = m.id WHERE m.amount_fen = -9900 AND "
+                  "m.balance_after_fen = a.balance_fen AND p.payer_ref = m.psn_no AND "
+                  "m.ref = 'enrollment:' || p.enrollment_id"),
+            kEmployees);
+  EXPECT_EQ(count("SELECT sum(balance_fen) FROM accounts WHERE psn_no LIKE '370103%'"),
+            kEmployees * (100'00 - 99'00) + (kPersons - 1) / 3 * ((kPersons - 1) / 3 + 1) / 2 * 3);
+}
+
 TEST_P(EnrolTest, AnEmployersGroupListPaysWhatTheSubsidyLeaves) {
-  const fs::path list = dir_ / "group.csv";
-  std::ofstream(list) << "psn_no\n" << kStranger << "\n" << kDibao << "\n" << kTekun << "\n";
-  EnrolImportOptions o;
-  o.path = list.string();
-  o.paid_on = day("2024-02-01");
-  o.employer = "91370100MA3C4XYZ";
-  o.actor = "hr";
+  EnrolImportOptions o =
+      group_list("psn_no\n" + kStranger + "\n" + kDibao + "\n" + kTekun + "\n", "2024-02-01");
   EnrolImportReport report;
   ASSERT_TRUE(import_enrolments(*db_, plan_b_, plan_b_text_, o, &report).ok()) << report.to_text();
   EXPECT_EQ(report.by_payer_fen[size_t(PayerKind::kEmployer)], 9900 + 4950);

@@ -417,6 +417,77 @@ TEST_P(RollServiceTest, FullImportMovesAbsentPersonsOut) {
                                       "poverty|2024-06-01|-"}));
 }
 
+TEST_P(RollServiceTest, ManyChangesAndMovesOutAreWrittenSetWise) {
+  // 3,000 persons; then every other one of the first 2,300 changes insutype
+  // and the last 700 leave (a full import): more than one statement's worth
+  // (500 rows) of each kind of update.
+  Plan plan = plan_b();
+  fs::path persons = generated(plan, 3000);
+  ImportReport r;
+  ASSERT_TRUE(import(persons, "2024-01-01", &r).ok()) << r.to_text();
+  std::istringstream in(slurp(persons));
+  std::string line, changed_text;
+  std::getline(in, line);
+  changed_text = line + "\n";
+  for (int i = 0; i < 2300 && std::getline(in, line); ++i) {
+    if (i % 2 == 0) {
+      std::vector<std::string> f;
+      for (size_t at = 0;;) {
+        const size_t comma = line.find(',', at);
+        f.push_back(line.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
+      ASSERT_EQ(f.size(), 8u) << line;
+      f[5] = f[5] == "390" ? "310" : "390";
+      line.clear();
+      for (size_t k = 0; k < f.size(); ++k) line += (k ? "," : "") + f[k];
+    }
+    changed_text += line + "\n";
+  }
+  fs::path changed = file("changed.csv", changed_text);
+  Status s = import(changed, "2024-06-01", &r, false, /*full=*/true);
+  ASSERT_TRUE(s.ok()) << s.to_string() << "\n" << r.to_text();
+  EXPECT_EQ(r.persons.changed, 1150);
+  EXPECT_EQ(r.persons.unchanged, 1150);
+  EXPECT_EQ(r.moved_out, 700);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM persons WHERE status = 'moved_out' AND seq = 2"),
+            700);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM persons WHERE status = 'active' AND seq = 2"),
+            1150);
+  EXPECT_EQ(query_int(*db_,
+                      "SELECT count(*) FROM person_history WHERE seq = 1 AND valid_to = "
+                      "'2024-06-01'"),
+            1850);
+  // Each person's current record is the one open history row.
+  EXPECT_EQ(query_int(*db_,
+                      "SELECT count(*) FROM persons p JOIN person_history h ON h.psn_no = "
+                      "p.psn_no AND h.seq = p.seq AND h.valid_to IS NULL AND h.status = p.status "
+                      "AND h.insutype = p.insutype"),
+            3000);
+  EXPECT_EQ(count("person_history"), 3000 + 1850);
+  // The active roll is the file's.
+  Roll from_csv, from_store;
+  ASSERT_TRUE(from_csv.load_persons_csv(changed_text, "changed.csv").ok());
+  ASSERT_TRUE(load_roll(*db_, plan, &from_store).ok());
+  const std::vector<std::string> ids =
+      query_rows(*db_, "SELECT psn_no FROM persons WHERE status = 'active'");
+  const std::set<std::string> active_ids(ids.begin(), ids.end());
+  std::map<std::string, std::string> active;
+  for (const auto& [id, p] : persons_of(from_store)) {
+    if (active_ids.count(id) != 0) active[id] = p;
+  }
+  const auto expected = persons_of(from_csv);
+  ASSERT_EQ(active.size(), expected.size());
+  for (const auto& [id, p] : expected) {
+    auto it = active.find(id);
+    ASSERT_NE(it, active.end()) << id;
+    // Categories added by the change start at the as-of date; compare the
+    // fields without them.
+    EXPECT_EQ(it->second.substr(0, it->second.rfind('|')), p.substr(0, p.rfind('|'))) << id;
+  }
+}
+
 TEST_P(RollServiceTest, RelationsAndAccountsAreValidated) {
   fs::path p = file("p.csv", std::string(kHeader) + kA + ",张三,1,,370102,310,,0\n" + kB +
                                  ",李四,2,,370102,390,,0\n");

@@ -10,7 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <span>
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
@@ -19,12 +19,18 @@
 #include "core/csv.h"
 #include "core/resident_id.h"
 #include "service/audit.h"
+#include "service/enrol_internal.h"
 #include "service/settle_service.h"
 #include "store/migrate.h"
 
 namespace huibao {
 namespace {
 
+using enrol_internal::EnrolFacts;
+using enrol_internal::json_escaped;
+using enrol_internal::PersonState;
+using enrol_internal::voluntary_product;
+using enrol_internal::YearEnrollment;
 using store::Db;
 using store::InsertSpec;
 using store::Rows;
@@ -60,23 +66,6 @@ Status run(Db& db, std::string_view sql, const A&... a) {
   return n.ok() ? Status::Ok() : n.status();
 }
 
-std::string json_escaped(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string payers_json(const std::vector<PayerShare>& payers) {
   std::string out = "[";
   for (const PayerShare& p : payers) {
@@ -98,12 +87,6 @@ Date next_day(Date d) {
 }
 
 // ---- reads ----
-
-struct PersonState {
-  bool found = false;
-  std::string status, admdvs;
-  int insutype = 0;
-};
 
 Result<PersonState> read_person(Db& db, std::string_view psn_no, bool lock) {
   std::string sql = "SELECT status, admdvs, insutype FROM persons WHERE psn_no = ?";
@@ -143,11 +126,6 @@ Result<CategoryMask> categories_on(Db& db, std::string_view psn_no, Date d) {
 
 // The person's enrolment in the product for the plan's year (any plan of
 // that year), or id 0.
-struct YearEnrollment {
-  int64_t id = 0;
-  std::string plan_id, begin, end;
-};
-
 Result<YearEnrollment> enrollment_in_year(Db& db, std::string_view psn_no, std::string_view product,
                                           const Plan& plan) {
   Result<Stmt*> st = query(
@@ -187,10 +165,9 @@ Result<int> prior_years_of(Db& db, std::string_view psn_no, std::string_view pro
 }
 
 // What `psn_no` is to the account holder, from the relations table (either
-// direction: a row (holder, psn, r) says psn is the holder's r; a row (psn,
-// holder, r) says the holder is psn's r, so psn is the holder's inverse).
-Result<std::vector<Kinship>> kinship_to_holder(Db& db, std::string_view holder,
-                                               std::string_view psn_no) {
+// direction).
+Result<std::vector<Kinship>> read_kinship(Db& db, std::string_view holder,
+                                          std::string_view psn_no) {
   Result<Stmt*> st = query(db,
                            "SELECT psn_no, relation FROM relations WHERE (psn_no = ? AND "
                            "rel_psn_no = ?) OR (psn_no = ? AND rel_psn_no = ?)",
@@ -202,15 +179,8 @@ Result<std::vector<Kinship>> kinship_to_holder(Db& db, std::string_view holder,
     if (!row.ok()) return row.status();
     if (!*row) break;
     Kinship k;
-    if (!kinship_from_name((*st)->column_text(1), &k)) continue;
-    if ((*st)->column_text(0) != holder) {
-      if (k == Kinship::kParent) {
-        k = Kinship::kChild;
-      } else if (k == Kinship::kChild) {
-        k = Kinship::kParent;
-      }
-    }
-    out.push_back(k);
+    if (enrol_internal::kinship_to_holder(holder, (*st)->column_text(0), (*st)->column_text(1), &k))
+      out.push_back(k);
   }
   return out;
 }
@@ -306,28 +276,118 @@ Result<std::vector<PayerShare>> net_paid(Db& db, int64_t enrollment_id) {
   return out;
 }
 
-// The plan's plans and products rows inside the caller's transaction (a dry
-// run, which must not register a plan version but needs the foreign keys).
-Status ensure_plan_rows(Db& db, const Plan& plan, const std::string& now) {
+// The checks' questions, one query each (a single enrolment).
+class StoreFacts final : public EnrolFacts {
+ public:
+  StoreFacts(Db& db, const Plan& plan, const Product& prod) : db_(db), plan_(plan), prod_(prod) {}
+
+  Result<PersonState> person(const std::string& psn_no, bool lock) override {
+    return read_person(db_, psn_no, lock);
+  }
+  Result<YearEnrollment> year_enrollment(const std::string& psn_no) override {
+    return enrollment_in_year(db_, psn_no, prod_.id, plan_);
+  }
+  Result<CategoryMask> categories_on(const std::string& psn_no, Date day) override {
+    return huibao::categories_on(db_, psn_no, day);
+  }
+  Result<std::vector<Kinship>> kinship(const std::string& holder,
+                                       const std::string& psn_no) override {
+    return read_kinship(db_, holder, psn_no);
+  }
+  Result<Fen> balance(const std::string& holder) override { return account_balance(db_, holder); }
+  Result<int> prior_years(const std::string& psn_no) override {
+    return prior_years_of(db_, psn_no, prod_.id, plan_.year());
+  }
+
+ private:
+  Db& db_;
+  const Plan& plan_;
+  const Product& prod_;
+};
+
+// One payer of an enrolment: its enrollment_payers row, the debit of a
+// personal account with its move, the premiums charge.
+Status write_payer(Db& db, const Plan& plan, const EnrolRequest& r, const EnrolReceipt& e,
+                   int64_t id, const PayerShare& p, const std::string& now) {
   if (Status s = run(db,
-                     "INSERT INTO plans (plan_id, name, created_at) VALUES (?, ?, ?) "
-                     "ON CONFLICT (plan_id) DO NOTHING",
-                     plan.id, plan.name, now);
+                     "INSERT INTO enrollment_payers (enrollment_id, payer_kind, "
+                     "payer_ref, amount_fen) VALUES (?, ?, ?, ?)",
+                     id, payer_kind_name(p.kind), p.ref, int64_t(p.amount_fen));
       !s.ok())
     return s;
-  for (const Product& p : plan.products) {
-    if (Status s = run(db,
-                       "INSERT INTO products (plan_id, product, name, kind, premium_fen) VALUES "
-                       "(?, ?, ?, ?, ?) ON CONFLICT (plan_id, product) DO NOTHING",
-                       plan.id, p.id, p.name, std::string_view(p.accident ? "accident" : "medical"),
-                       int64_t(p.premium));
+  int64_t move_id = 0;
+  if (p.kind == PayerKind::kPersonalAccount) {
+    bool moved = false;
+    if (Status s = move_account(
+            db, p.ref, -p.amount_fen, "premium", "enrollment:" + std::to_string(id),
+            enrol_internal::premium_move_detail(plan, e, r.psn_no), now, &moved, &move_id);
         !s.ok())
       return s;
+    if (!moved)  // the balance was checked under the lock: not reached
+      return Status(Code::kStoreError, "personal account " + p.ref + " changed under its lock");
   }
+  return insert_premium(db, id, p, "charge", move_id, now);
+}
+
+// Writes an enrolment check_enrolment accepted: the enrolment, its payers,
+// the debits, the premiums, the audit row; sets the receipt's id.
+Status write_enrolment(Db& db, const Plan& plan, const EnrolRequest& r, bool renewal,
+                       EnrolReceipt* e) {
+  const std::string now = store::utc_timestamp_now();
+  Result<int64_t> id = store::allocate_ids(db, "enrollments", 1);
+  if (!id.ok()) return id.status();
+  if (Status s =
+          run(db,
+              "INSERT INTO enrollments (id, psn_no, plan_id, product, begin_date, end_date, "
+              "prior_years, status, source, renewal_consent, created_at) VALUES (?, ?, ?, "
+              "?, ?, ?, ?, 'active', 'voluntary', ?, ?)",
+              *id, r.psn_no, plan.id, e->product, date_to_string(e->begin), date_to_string(e->end),
+              int64_t(e->prior_years), int64_t(r.renewal_consent ? 1 : 0), now);
+      !s.ok())
+    return s;
+  for (const PayerShare& p : e->payers) {
+    if (Status s = write_payer(db, plan, r, *e, *id, p, now); !s.ok()) return s;
+  }
+  if (Status s = append_audit(db, r.actor, renewal ? "enrol.renew" : "enrol.add", r.psn_no,
+                              enrol_internal::enrolment_detail(plan, r, *e, *id));
+      !s.ok())
+    return s;
+  e->enrollment_id = *id;
   return Status::Ok();
 }
 
-// ---- voluntary enrolment ----
+Status enrol_one(Db& db, const Plan& plan, int product, const EnrolRequest& r,
+                 const std::vector<PayerShare>* renew_accounts, EnrolReceipt* out) {
+  StoreFacts facts(db, plan, plan.products[size_t(product)]);
+  Status s = enrol_internal::check_enrolment(facts, plan, product, r, renew_accounts, out);
+  if (!s.ok() || out->refusal != Refusal::kNone) return s;
+  return write_enrolment(db, plan, r, renew_accounts != nullptr, out);
+}
+
+constexpr int kBusyRetries = 3;
+
+}  // namespace
+
+// ---- what the import shares (enrol_internal.h) ----
+
+namespace enrol_internal {
+
+std::string json_escaped(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", unsigned(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
 
 // The product a voluntary operation is about, or -1 with the refusal set.
 int voluntary_product(const Plan& plan, std::string_view id, Refusal* refusal,
@@ -372,6 +432,8 @@ int voluntary_product(const Plan& plan, std::string_view id, Refusal* refusal,
   return i;
 }
 
+namespace {
+
 std::string accepted_payers(const EnrollmentTerms& t) {
   std::string out;
   for (int k = 0; k < kPayerKindCount; ++k) {
@@ -381,16 +443,13 @@ std::string accepted_payers(const EnrollmentTerms& t) {
   return out;
 }
 
-// One enrolment inside the caller's transaction: checks, in order, each of
-// which may refuse (the receipt says why), then the writes. A refusal happens
-// before any write. For a renewal, renew_accounts are the personal-account
-// payers of the previous enrolment, who pay what the subsidy leaves in
-// proportion to what they paid.
+// The checks of one enrolment (check_enrolment), in order, each of which may
+// refuse (the receipt says why).
 class Enrolment {
  public:
-  Enrolment(Db& db, const Plan& plan, int product, const EnrolRequest& r,
+  Enrolment(EnrolFacts& facts, const Plan& plan, int product, const EnrolRequest& r,
             const std::vector<PayerShare>* renew_accounts, EnrolReceipt* out)
-      : db_(db),
+      : facts_(facts),
         plan_(plan),
         prod_(plan.products[size_t(product)]),
         terms_(prod_.enrollment),
@@ -406,10 +465,10 @@ class Enrolment {
   Status run() {
     for (Status (Enrolment::*step)() :
          {&Enrolment::check_person, &Enrolment::check_period, &Enrolment::split_payers,
-          &Enrolment::check_payers, &Enrolment::check_accounts}) {
+          &Enrolment::check_payers, &Enrolment::check_accounts, &Enrolment::finish}) {
       if (Status s = (this->*step)(); !s.ok() || refused()) return s;
     }
-    return write();
+    return Status::Ok();
   }
 
  private:
@@ -426,7 +485,7 @@ class Enrolment {
     if (!resident_id_checksum_ok(psn_))
       return refuse(Refusal::kNotOnRoll,
                     "psn_no '" + psn_ + "' is not a valid resident id (GB 11643 check character)");
-    Result<PersonState> person = read_person(db_, psn_, true);
+    Result<PersonState> person = facts_.person(psn_, true);
     if (!person.ok()) return person.status();
     person_ = std::move(*person);
     if (!person_.found) return refuse(Refusal::kNotOnRoll, psn_ + " is not on the roll");
@@ -458,19 +517,20 @@ class Enrolment {
       return refuse(Refusal::kNoCoverLeft, "a payment on " + date_to_string(r_.paid_on) +
                                                " buys no cover: plan " + plan_.id + " ends " +
                                                date_to_string(plan_.period_end));
-    Result<YearEnrollment> e = enrollment_in_year(db_, psn_, prod_.id, plan_);
+    Result<YearEnrollment> e = facts_.year_enrollment(psn_);
     if (!e.ok()) return e.status();
-    if (e->id != 0)
-      return refuse(Refusal::kAlreadyEnrolled,
-                    psn_ + " is already enrolled in " + prod_.id + " for " +
-                        std::to_string(plan_.year()) + " (enrolment " + std::to_string(e->id) +
-                        ", plan " + e->plan_id + ", " + e->begin + ".." + e->end + ")");
-    return Status::Ok();
+    if (!e->found()) return Status::Ok();
+    const std::string which = e->id == 0 ? "line " + std::to_string(e->line) + " of this file"
+                                         : "enrolment " + std::to_string(e->id) + ", plan " +
+                                               e->plan_id + ", " + e->begin + ".." + e->end;
+    return refuse(Refusal::kAlreadyEnrolled, psn_ + " is already enrolled in " + prod_.id +
+                                                 " for " + std::to_string(plan_.year()) + " (" +
+                                                 which + ")");
   }
 
   // The subsidy from the categories on the payment day, and who pays the rest.
   Status split_payers() {
-    Result<CategoryMask> held = categories_on(db_, psn_, r_.paid_on);
+    Result<CategoryMask> held = facts_.categories_on(psn_, r_.paid_on);
     if (!held.ok()) return held.status();
     subsidy_ = subsidy_for(terms_, prod_.premium, *held, &subsidy_terms_);
     rest_ = prod_.premium - subsidy_;
@@ -556,14 +616,14 @@ class Enrolment {
       if (holder != psn_) {
         if (Status s = check_kinship(holder); !s.ok() || refused()) return s;
       }
-      Result<PersonState> h = holder == psn_ ? person_ : read_person(db_, holder, false);
+      Result<PersonState> h = holder == psn_ ? person_ : facts_.person(holder, false);
       if (!h.ok()) return h.status();
       if (!h->found || h->status != "active" || h->insutype != 310)
         return refuse(Refusal::kNoPersonalAccount,
                       "account holder " + holder +
                           " must be an active employee (insutype 310) on the roll: only an "
                           "employee's personal account may pay");
-      Result<Fen> balance = account_balance(db_, holder);
+      Result<Fen> balance = facts_.balance(holder);
       if (!balance.ok()) return balance.status();
       if (*balance < 0)
         return refuse(Refusal::kNoPersonalAccount, holder + " has no personal account");
@@ -576,7 +636,7 @@ class Enrolment {
   }
 
   Status check_kinship(const std::string& holder) {
-    Result<std::vector<Kinship>> kin = kinship_to_holder(db_, holder, psn_);
+    Result<std::vector<Kinship>> kin = facts_.kinship(holder, psn_);
     if (!kin.ok()) return kin.status();
     if (kin->empty())
       return refuse(Refusal::kNotARelative,
@@ -593,37 +653,13 @@ class Enrolment {
     return Status::Ok();
   }
 
-  // The enrolment, its payers, the debits, the premiums, the audit row.
-  Status write() {
-    Result<int> prior = prior_years_of(db_, psn_, prod_.id, plan_.year());
+  // prior_years, and the subsidy as the first payer: the receipt of an
+  // accepted enrolment.
+  Status finish() {
+    Result<int> prior = facts_.prior_years(psn_);
     if (!prior.ok()) return prior.status();
-    const std::string now = store::utc_timestamp_now();
-    Result<int64_t> id = store::allocate_ids(db_, "enrollments", 1);
-    if (!id.ok()) return id.status();
-    if (Status s = huibao::run(
-            db_,
-            "INSERT INTO enrollments (id, psn_no, plan_id, product, begin_date, end_date, "
-            "prior_years, status, source, renewal_consent, created_at) VALUES (?, ?, ?, ?, ?, ?, "
-            "?, 'active', 'voluntary', ?, ?)",
-            *id, psn_, plan_.id, prod_.id, date_to_string(begin_), date_to_string(plan_.period_end),
-            int64_t(*prior), int64_t(r_.renewal_consent ? 1 : 0), now);
-        !s.ok())
-      return s;
     if (subsidy_ > 0)
       payers_.insert(payers_.begin(), {PayerKind::kSubsidy, subsidy_terms_->ref, subsidy_});
-    for (const PayerShare& p : payers_) {
-      if (Status s = write_payer(*id, p, now); !s.ok()) return s;
-    }
-    const std::string detail =
-        "{\"plan\":\"" + json_escaped(plan_.id) + "\",\"product\":\"" + json_escaped(prod_.id) +
-        "\",\"enrollment\":" + std::to_string(*id) + ",\"paid_on\":\"" +
-        date_to_string(r_.paid_on) + "\",\"begin\":\"" + date_to_string(begin_) + "\",\"end\":\"" +
-        date_to_string(plan_.period_end) + "\",\"prior_years\":" + std::to_string(*prior) +
-        ",\"renewal_consent\":" + (r_.renewal_consent ? "true" : "false") +
-        ",\"payers\":" + payers_json(payers_) + "}";
-    const std::string_view action = renew_accounts_ != nullptr ? "enrol.renew" : "enrol.add";
-    if (Status s = append_audit(db_, r_.actor, action, psn_, detail); !s.ok()) return s;
-    out_->enrollment_id = *id;
     out_->begin = begin_;
     out_->end = plan_.period_end;
     out_->prior_years = *prior;
@@ -631,29 +667,7 @@ class Enrolment {
     return Status::Ok();
   }
 
-  Status write_payer(int64_t id, const PayerShare& p, const std::string& now) {
-    if (Status s = huibao::run(db_,
-                               "INSERT INTO enrollment_payers (enrollment_id, payer_kind, "
-                               "payer_ref, amount_fen) VALUES (?, ?, ?, ?)",
-                               id, payer_kind_name(p.kind), p.ref, int64_t(p.amount_fen));
-        !s.ok())
-      return s;
-    int64_t move_id = 0;
-    if (p.kind == PayerKind::kPersonalAccount) {
-      bool moved = false;
-      const std::string detail = "premium " + plan_.id + " " + prod_.id + " for " + psn_;
-      if (Status s =
-              move_account(db_, p.ref, -p.amount_fen, "premium", "enrollment:" + std::to_string(id),
-                           detail, now, &moved, &move_id);
-          !s.ok())
-        return s;
-      if (!moved)  // the balance was checked under the lock: not reached
-        return Status(Code::kStoreError, "personal account " + p.ref + " changed under its lock");
-    }
-    return insert_premium(db_, id, p, "charge", move_id, now);
-  }
-
-  Db& db_;
+  EnrolFacts& facts_;
   const Plan& plan_;
   const Product& prod_;
   const EnrollmentTerms& terms_;
@@ -668,14 +682,111 @@ class Enrolment {
   std::vector<PayerShare> payers_;
 };
 
-Status enrol_one(Db& db, const Plan& plan, int product, const EnrolRequest& r,
-                 const std::vector<PayerShare>* renew_accounts, EnrolReceipt* out) {
-  return Enrolment(db, plan, product, r, renew_accounts, out).run();
+}  // namespace
+
+Status check_enrolment(EnrolFacts& facts, const Plan& plan, int product, const EnrolRequest& r,
+                       const std::vector<PayerShare>* renew_accounts, EnrolReceipt* receipt) {
+  return Enrolment(facts, plan, product, r, renew_accounts, receipt).run();
 }
 
-constexpr int kBusyRetries = 3;
+// A row (holder, x, r) says x is the holder's r; a row (x, holder, r) says
+// the holder is x's r, so x is the holder's inverse.
+bool kinship_to_holder(std::string_view holder, std::string_view row_psn_no,
+                       std::string_view relation, Kinship* out) {
+  if (!kinship_from_name(relation, out)) return false;
+  if (row_psn_no != holder) {
+    if (*out == Kinship::kParent) {
+      *out = Kinship::kChild;
+    } else if (*out == Kinship::kChild) {
+      *out = Kinship::kParent;
+    }
+  }
+  return true;
+}
 
-}  // namespace
+std::string enrolment_detail(const Plan& plan, const EnrolRequest& r, const EnrolReceipt& e,
+                             int64_t id) {
+  return "{\"plan\":\"" + json_escaped(plan.id) + "\",\"product\":\"" + json_escaped(e.product) +
+         "\",\"enrollment\":" + std::to_string(id) + ",\"paid_on\":\"" + date_to_string(r.paid_on) +
+         "\",\"begin\":\"" + date_to_string(e.begin) + "\",\"end\":\"" + date_to_string(e.end) +
+         "\",\"prior_years\":" + std::to_string(e.prior_years) +
+         ",\"renewal_consent\":" + (r.renewal_consent ? "true" : "false") +
+         ",\"payers\":" + payers_json(e.payers) + "}";
+}
+
+std::string premium_move_detail(const Plan& plan, const EnrolReceipt& e, std::string_view psn_no) {
+  return "premium " + plan.id + " " + e.product + " for " + std::string(psn_no);
+}
+
+void EnrolmentRows::add_enrolment(int64_t id, std::string_view psn_no, const Plan& plan,
+                                  std::string_view product, Date begin, Date end, int prior_years,
+                                  std::string_view source, bool renewal_consent,
+                                  const std::string& now) {
+  enrolments.add_int64(id);
+  enrolments.add_text(psn_no);
+  enrolments.add_text(plan.id);
+  enrolments.add_text(product);
+  enrolments.add_text(date_to_string(begin));
+  enrolments.add_text(date_to_string(end));
+  enrolments.add_int64(prior_years);
+  enrolments.add_text("active");
+  enrolments.add_text(source);
+  enrolments.add_int64(renewal_consent ? 1 : 0);
+  enrolments.add_text(now);
+}
+
+void EnrolmentRows::add_payer(int64_t enrollment_id, PayerKind kind, std::string_view ref,
+                              Fen amount) {
+  payers.add_int64(enrollment_id);
+  payers.add_text(payer_kind_name(kind));
+  payers.add_text(ref);
+  payers.add_int64(amount);
+}
+
+void EnrolmentRows::add_move(int64_t id, std::string_view holder, Fen amount, Fen balance_after,
+                             int64_t enrollment_id, std::string_view detail,
+                             const std::string& now) {
+  moves.add_int64(id);
+  moves.add_text(holder);
+  moves.add_text("premium");
+  moves.add_int64(-amount);
+  moves.add_int64(balance_after);
+  moves.add_text("enrollment:" + std::to_string(enrollment_id));
+  moves.add_text(detail);
+  moves.add_text(now);
+}
+
+void EnrolmentRows::add_charge(int64_t id, int64_t enrollment_id, PayerKind kind,
+                               std::string_view ref, Fen amount, int64_t move_id,
+                               const std::string& now) {
+  premiums.add_int64(id);
+  premiums.add_int64(enrollment_id);
+  premiums.add_text(payer_kind_name(kind));
+  premiums.add_text(ref);
+  premiums.add_text("charge");
+  premiums.add_int64(amount);
+  if (move_id != 0) {
+    premiums.add_int64(move_id);
+  } else {
+    premiums.add_null();
+  }
+  premiums.add_text(now);
+}
+
+Status EnrolmentRows::flush(Db& db) {
+  using Table = std::tuple<std::string_view, std::span<const std::string_view>, Rows*>;
+  for (auto [table, columns, rows] :
+       {Table{"enrollments", kEnrolmentCols, &enrolments},
+        Table{"enrollment_payers", kPayerCols, &payers}, Table{"account_moves", kMoveCols, &moves},
+        Table{"premiums", kPremiumCols, &premiums}}) {
+    if (rows->rows() == 0) continue;
+    if (Status s = db.insert_rows({table, columns, ""}, *rows); !s.ok()) return s;
+    rows->clear();
+  }
+  return Status::Ok();
+}
+
+}  // namespace enrol_internal
 
 // ---- names and rules ----
 
@@ -808,191 +919,6 @@ Status enrol_voluntary(Db& db, const Plan& plan, std::string_view plan_text, con
   }
 }
 
-// ---- batch enrolment ----
-
-std::string EnrolImportReport::to_text() const {
-  std::ostringstream o;
-  for (const EnrolImportRowError& e : errors) {
-    o << "line " << e.line << ": ";
-    if (e.refusal != Refusal::kNone) o << refusal_name(e.refusal) << ": ";
-    o << e.message << "\n";
-  }
-  o << (dry_run ? "dry run: " : "") << rows << " row(s), ";
-  if (!errors.empty()) {
-    o << errors.size() << " bad; nothing " << (dry_run ? "would be " : "") << "written\n";
-    return o.str();
-  }
-  o << enrolled << " " << (committed ? "enrolled" : "would be enrolled") << ", premiums "
-    << fen_to_string(premium_fen);
-  for (int k = 0; k < kPayerKindCount; ++k) {
-    if (by_payer_fen[size_t(k)] != 0)
-      o << " (" << payer_kind_name(PayerKind(k)) << " " << fen_to_string(by_payer_fen[size_t(k)])
-        << ")";
-  }
-  o << "\n";
-  return o.str();
-}
-
-namespace {
-
-struct ImportRow {
-  size_t line;
-  EnrolRequest request;
-};
-
-// Reads the CSV into requests; malformed rows go to report->errors, to be
-// listed with the refused ones. Fails only on a bad header or empty file.
-Status parse_import_rows(std::string_view text, const std::string& product,
-                         const EnrolImportOptions& o, EnrolImportReport* report,
-                         std::vector<ImportRow>* rows) {
-  CsvReader csv(text);
-  std::vector<std::string_view> f;
-  std::string err;
-  int c_psn = -1, c_payers = -1, c_date = -1, c_consent = -1;
-  size_t columns = 0;
-  bool header = true;
-  while (csv.next(&f, &err)) {
-    auto bad = [&](std::string m) {
-      report->errors.push_back({csv.line(), Refusal::kNone, std::move(m)});
-    };
-    if (!err.empty()) {
-      bad(err);
-      continue;
-    }
-    if (header) {
-      header = false;
-      for (size_t i = 0; i < f.size(); ++i) {
-        int* col = f[i] == "psn_no"            ? &c_psn
-                   : f[i] == "payers"          ? &c_payers
-                   : f[i] == "date"            ? &c_date
-                   : f[i] == "renewal_consent" ? &c_consent
-                                               : nullptr;
-        if (col == nullptr || *col >= 0) {
-          bad("header: column '" + std::string(f[i]) +
-              "' is unknown or repeated (columns: psn_no, payers, date, renewal_consent)");
-          return Status(Code::kRollInvalid, "bad header in " + o.path + "; nothing written");
-        }
-        *col = int(i);
-      }
-      if (c_psn < 0) {
-        bad("header: the column psn_no is required");
-        return Status(Code::kRollInvalid, "bad header in " + o.path + "; nothing written");
-      }
-      columns = f.size();
-      continue;
-    }
-    ++report->rows;
-    ImportRow row{csv.line(), {}};
-    EnrolRequest& q = row.request;
-    if (f.size() != columns) {
-      bad("expected " + std::to_string(columns) + " fields, found " + std::to_string(f.size()));
-      continue;
-    }
-    q.psn_no = std::string(f[size_t(c_psn)]);
-    q.product = product;
-    q.actor = o.actor;
-    q.employer_pays_rest = o.employer;
-    q.paid_on = o.paid_on;
-    if (c_date >= 0 && !f[size_t(c_date)].empty() && !parse_date(f[size_t(c_date)], &q.paid_on)) {
-      bad("date '" + std::string(f[size_t(c_date)]) + "' must be YYYY-MM-DD");
-      continue;
-    }
-    if (c_consent >= 0) {
-      std::string_view v = f[size_t(c_consent)];
-      if (v != "" && v != "0" && v != "1") {
-        bad("renewal_consent must be 0, 1 or empty");
-        continue;
-      }
-      q.renewal_consent = v == "1";
-    }
-    bool ok = true;
-    if (c_payers >= 0) {
-      std::string_view list = f[size_t(c_payers)];
-      for (size_t pos = 0; ok && pos < list.size();) {
-        size_t semi = list.find(';', pos);
-        if (semi == std::string_view::npos) semi = list.size();
-        PayerShare p;
-        std::string perr;
-        if (!parse_payer(list.substr(pos, semi - pos), &p, &perr)) {
-          report->errors.push_back({csv.line(), Refusal::kBadPayer, perr});
-          ok = false;
-        }
-        q.payers.push_back(std::move(p));
-        pos = semi + 1;
-      }
-    }
-    if (ok) rows->push_back(std::move(row));
-  }
-  if (header) {
-    report->errors.push_back({1, Refusal::kNone, "the file is empty (no header)"});
-    return Status(Code::kRollInvalid, o.path + " is empty; nothing written");
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
-Status import_enrolments(Db& db, const Plan& plan, std::string_view plan_text,
-                         const EnrolImportOptions& o, EnrolImportReport* report) {
-  *report = EnrolImportReport{};
-  report->dry_run = o.dry_run;
-  std::string text;
-  {
-    std::ifstream in(o.path, std::ios::binary);
-    if (!in) return Status(Code::kIoError, "cannot read '" + o.path + "'");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    text = buf.str();
-  }
-  Refusal refusal = Refusal::kNone;
-  std::string message;
-  const int product = voluntary_product(plan, o.product, &refusal, &message);
-  if (product < 0)
-    return Status(Code::kPlanInvalid, std::string(refusal_name(refusal)) + ": " + message);
-
-  std::vector<ImportRow> rows;
-  if (Status s = parse_import_rows(text, plan.products[size_t(product)].id, o, report, &rows);
-      !s.ok())
-    return s;
-
-  if (!o.dry_run) {
-    if (Result<int> v = register_plan_version(db, plan, plan_text, o.actor); !v.ok())
-      return v.status();
-  }
-  Tx tx(db);
-  if (!tx.ok()) return tx.status();
-  if (o.dry_run) {
-    if (Status s = ensure_plan_rows(db, plan, store::utc_timestamp_now()); !s.ok()) return s;
-  }
-  for (const ImportRow& row : rows) {
-    EnrolReceipt receipt;
-    if (Status s = enrol_one(db, plan, product, row.request, nullptr, &receipt); !s.ok()) return s;
-    if (receipt.refusal != Refusal::kNone) {
-      report->errors.push_back({row.line, receipt.refusal, receipt.message});
-      continue;
-    }
-    ++report->enrolled;
-    report->premium_fen += receipt.premium_fen;
-    for (const PayerShare& p : receipt.payers) report->by_payer_fen[size_t(p.kind)] += p.amount_fen;
-  }
-  std::sort(
-      report->errors.begin(), report->errors.end(),
-      [](const EnrolImportRowError& a, const EnrolImportRowError& b) { return a.line < b.line; });
-  if (!report->errors.empty()) {
-    report->enrolled = 0;
-    return Status(Code::kRollInvalid, std::to_string(report->errors.size()) + " bad row(s) in " +
-                                          o.path + "; nothing written");
-  }
-  if (o.dry_run) return tx.rollback();
-  const std::string detail = "{\"plan\":\"" + json_escaped(plan.id) + "\",\"file\":\"" +
-                             json_escaped(o.path) +
-                             "\",\"enrolled\":" + std::to_string(report->enrolled) + "}";
-  if (Status s = append_audit(db, o.actor, "enrol.import", "", detail); !s.ok()) return s;
-  if (Status s = tx.commit(); !s.ok()) return s;
-  report->committed = true;
-  return Status::Ok();
-}
-
 // ---- automatic enrolment ----
 
 namespace {
@@ -1114,60 +1040,26 @@ struct AutoRun {
       if (!p.ok()) return p.status();
       premium_id = *p;
     }
-    static constexpr std::string_view kEnr[] = {
-        "id",          "psn_no", "plan_id", "product",         "begin_date", "end_date",
-        "prior_years", "status", "source",  "renewal_consent", "created_at"};
-    static constexpr std::string_view kPay[] = {"enrollment_id", "payer_kind", "payer_ref",
-                                                "amount_fen"};
-    static constexpr std::string_view kPrem[] = {"id",   "enrollment_id", "payer_kind", "payer_ref",
-                                                 "kind", "amount_fen",    "recorded_at"};
+    enrol_internal::EnrolmentRows rows;
     constexpr size_t kFlushRows = 4096;
-    Rows enr(int(std::size(kEnr))), pay(int(std::size(kPay))), prem(int(std::size(kPrem)));
-    auto flush = [&]() -> Status {
-      if (Status s = db.insert_rows({"enrollments", kEnr, ""}, enr); !s.ok()) return s;
-      if (Status s = db.insert_rows({"enrollment_payers", kPay, ""}, pay); !s.ok()) return s;
-      if (Status s = db.insert_rows({"premiums", kPrem, ""}, prem); !s.ok()) return s;
-      enr.clear();
-      pay.clear();
-      prem.clear();
-      return Status::Ok();
-    };
     for (size_t i = 0; i < created.size(); ++i) {
       const NewRow& n = created[i];
       const int64_t id = *first + int64_t(i);
-      enr.add_int64(id);
-      enr.add_text(n.psn);
-      enr.add_text(plan.id);
-      enr.add_text(prod.id);
-      enr.add_text(date_to_string(n.begin));
-      enr.add_text(date_to_string(n.end));
-      enr.add_int64(n.prior_years);
-      enr.add_text("active");
-      enr.add_text("auto");
-      enr.add_int64(0);
-      enr.add_text(now);
+      rows.add_enrolment(id, n.psn, plan, prod.id, n.begin, n.end, n.prior_years, "auto", false,
+                         now);
       for (const Funding& f : t.funding) {
-        pay.add_int64(id);
-        pay.add_text(payer_kind_name(f.payer));
-        pay.add_text(f.ref);
-        pay.add_int64(f.amount);
+        rows.add_payer(id, f.payer, f.ref, f.amount);
         if (f.amount == 0) continue;
-        prem.add_int64(premium_id++);
-        prem.add_int64(id);
-        prem.add_text(payer_kind_name(f.payer));
-        prem.add_text(f.ref);
-        prem.add_text("charge");
-        prem.add_int64(f.amount);
-        prem.add_text(now);
+        rows.add_charge(premium_id++, id, f.payer, f.ref, f.amount, 0, now);
         counts->charged_fen += f.amount;
       }
       add_audit("enrol.auto", n.psn, detail("enrollment", id, n.begin, n.end));
-      if (enr.rows() == kFlushRows) {
-        if (Status s = flush(); !s.ok()) return s;
+      if (rows.enrolments_buffered() == kFlushRows) {
+        if (Status s = rows.flush(db); !s.ok()) return s;
       }
     }
     counts->created = int64_t(created.size());
-    return flush();
+    return rows.flush(db);
   }
 };
 

@@ -141,6 +141,10 @@ struct EnrolImportOptions {
   std::string employer;  // pays what the subsidy leaves on rows without payers
   bool dry_run = false;
   std::string actor;
+  // Accepted rows written per batch (ids allocated once per batch) and
+  // persons per lookup query; tests make them small to cross the boundaries.
+  size_t batch_rows = 4096;
+  size_t lookup_keys = 500;
 };
 
 struct EnrolImportRowError {
@@ -162,7 +166,11 @@ struct EnrolImportReport {
 
 // All or nothing: one transaction; any bad row and nothing is written
 // (kRollInvalid, every bad row in report->errors). A dry run checks every row
-// exactly as the import would, inside a transaction it rolls back.
+// exactly as the import would, writing nothing and taking no locks. Each row
+// is checked as enrol_voluntary checks it, after the rows above it (a person
+// on two lines is already enrolled on the second; an account pays from what
+// the lines above left), and written as enrol_voluntary writes it
+// (enrol_import.cc: the store is read and written set-wise, not per row).
 Status import_enrolments(store::Db& db, const Plan& plan, std::string_view plan_text,
                          const EnrolImportOptions& options, EnrolImportReport* report);
 

@@ -12,9 +12,12 @@
 //    them with `full`); each file row is parsed again at its offset and is
 //    new, changed or unchanged. Then relations, then accounts. Inserts go
 //    through insert_rows in batches, in psn_no order (SQLite's B-trees then
-//    append); updates are single prepared statements. After a bad row the
-//    writes stop but the diff goes on, so that the report lists every error
-//    and what would change; the transaction then rolls back.
+//    append); the updates of stored persons, of the history rows they end
+//    and of persons moving out are queued too and sent 500 rows to an
+//    UPDATE ... FROM (VALUES ...) (key_lookup.h), not a round trip each;
+//    category rows ended or redated are single statements. After a bad row
+//    the writes stop but the diff goes on, so that the report lists every
+//    error and what would change; the transaction then rolls back.
 //
 // History (the store keeps the roll's past; as_of is the import's date):
 // - A new person: persons row with seq 1 and person_history seq 1 valid from
@@ -62,6 +65,7 @@
 
 #include "service/audit.h"
 #include "service/import_files.h"
+#include "service/key_lookup.h"
 #include "service/roll_service.h"
 #include "store/migrate.h"
 
@@ -134,37 +138,19 @@ std::string date_text(Date d) {
   return std::string(buf, 10);
 }
 
-// "(?, ?, ..., ?)" with n placeholders.
-std::string placeholders(size_t n) {
-  std::string s = "(";
-  for (size_t i = 0; i < n; ++i) s += i == 0 ? "?" : ", ?";
-  return s + ")";
-}
-
-// Runs `head IN (?, ...) tail` for the keys in chunks of kLookupKeys (the
-// last chunk padded with its last key), calling on_row(stmt) per result row.
+// Runs `head IN (...) tail` for the id keys, kLookupKeys a query
+// (key_lookup.h), calling on_row(stmt) per result row.
 template <typename OnRow>
-Status for_each_by_keys(Db& db, std::string_view head, std::string_view tail, const uint64_t* keys,
-                        size_t n, OnRow on_row) {
-  static const std::string kIn = " IN " + placeholders(kLookupKeys);
-  const std::string sql = std::string(head) + kIn + std::string(tail);
+Status for_each_by_ids(Db& db, std::string_view head, std::string_view tail, const uint64_t* keys,
+                       size_t n, OnRow on_row) {
   char id[18];
-  for (size_t at = 0; at < n; at += kLookupKeys) {
-    Result<Stmt*> st = db.prepare(sql);
-    if (!st.ok()) return st.status();
-    const size_t m = std::min(kLookupKeys, n - at);
-    for (size_t i = 0; i < kLookupKeys; ++i) {
-      id_of_key(keys[at + std::min(i, m - 1)], id);
-      (*st)->bind_text(int(i) + 1, std::string_view(id, 18));
-    }
-    for (;;) {
-      Result<bool> row = (*st)->step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      if (Status s = on_row(**st); !s.ok()) return s;
-    }
-  }
-  return Status::Ok();
+  return for_each_by_keys(
+      db, head, tail, n, kLookupKeys,
+      [&](size_t i) {
+        id_of_key(keys[i], id);
+        return std::string_view(id, 18);
+      },
+      on_row);
 }
 
 Status bad_stored(std::string_view table, std::string_view key, std::string_view what) {
@@ -240,8 +226,10 @@ class ImportRun {
   Status move_out(const StoredPerson& d);
   void diff_categories(const StoredPerson& d, const PersonRow& p);
   Status write_categories(std::string_view psn_no);
-  Status close_history(std::string_view psn_no, int64_t seq);
+  // Queues the end of history row seq at the as-of date.
+  void close_history(std::string_view psn_no, int64_t seq);
   Status flush_persons();
+  Status write_updates();
   Status merge_relations();
   Status merge_accounts();
   Status write_audit();
@@ -271,6 +259,9 @@ class ImportRun {
   std::string last_loaded_;
   std::vector<CategoryAction> actions_;
   Rows person_rows_{10}, history_rows_{14}, category_rows_{5};
+  // Updates of stored persons: psn_no and the new values (update_person),
+  // psn_no and seq (moves out, history rows ended).
+  Rows person_updates_{9}, moves_out_{2}, history_closes_{2};
 };
 
 Status ImportRun::run() {
@@ -455,13 +446,13 @@ Status ImportRun::resolve_ids() {
   for (const AccountRef& a : accounts_) want(a.row.psn_key);
   std::sort(wanted.begin(), wanted.end());
   wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-  Status s = for_each_by_keys(db_, "SELECT psn_no FROM persons WHERE psn_no", "", wanted.data(),
-                              wanted.size(), [&](Stmt& st) {
-                                uint64_t key;
-                                if (stored_id_key(st.column_text(0), &key))
-                                  stored_ids_.push_back(key);
-                                return Status::Ok();
-                              });
+  Status s = for_each_by_ids(db_, "SELECT psn_no FROM persons WHERE psn_no", "", wanted.data(),
+                             wanted.size(), [&](Stmt& st) {
+                               uint64_t key;
+                               if (stored_id_key(st.column_text(0), &key))
+                                 stored_ids_.push_back(key);
+                               return Status::Ok();
+                             });
   if (!s.ok()) return s;
   std::sort(stored_ids_.begin(), stored_ids_.end());
 
@@ -617,11 +608,22 @@ Status ImportRun::merge_persons() {
       ++pi;
     }
     if (person_rows_.rows() >= kFlushRows || history_rows_.rows() >= kFlushRows ||
-        category_rows_.rows() >= kFlushRows) {
+        category_rows_.rows() >= kFlushRows || person_updates_.rows() >= kFlushRows) {
       if (Status s = flush_persons(); !s.ok()) return s;
     }
   }
   return flush_persons();
+}
+
+// p's psn_name, gend, brdy, admdvs, insutype and preexisting, in that order
+// (as persons, person_history and the queued updates hold them).
+void add_person_fields(Rows* r, const PersonRow& p) {
+  r->add_text(p.psn_name);
+  r->add_text(p.gend);
+  r->add_text(std::string_view(p.brdy, 10));
+  r->add_text(p.admdvs);
+  r->add_text(p.insutype);
+  r->add_int64(p.preexisting ? 1 : 0);
 }
 
 void ImportRun::add_history(std::string_view psn_no, int64_t seq, const PersonRow& p,
@@ -631,12 +633,7 @@ void ImportRun::add_history(std::string_view psn_no, int64_t seq, const PersonRo
   h.add_int64(seq);
   h.add_text(as_of_);
   h.add_null();
-  h.add_text(p.psn_name);
-  h.add_text(p.gend);
-  h.add_text(std::string_view(p.brdy, 10));
-  h.add_text(p.admdvs);
-  h.add_text(p.insutype);
-  h.add_int64(p.preexisting ? 1 : 0);
+  add_person_fields(&h, p);
   h.add_text(status);
   h.add_text(change);
   h.add_text(o_.actor);
@@ -646,15 +643,9 @@ void ImportRun::add_history(std::string_view psn_no, int64_t seq, const PersonRo
 Status ImportRun::add_person(const PersonRow& p) {
   ++report_->persons.added;
   if (!write_) return Status::Ok();
-  const std::string_view brdy(p.brdy, 10);
   Rows& r = person_rows_;
   r.add_text(p.psn_no);
-  r.add_text(p.psn_name);
-  r.add_text(p.gend);
-  r.add_text(brdy);
-  r.add_text(p.admdvs);
-  r.add_text(p.insutype);
-  r.add_int64(p.preexisting ? 1 : 0);
+  add_person_fields(&r, p);
   r.add_text("active");
   r.add_int64(1);
   r.add_text(now_);
@@ -723,15 +714,9 @@ void ImportRun::note_change(std::string_view psn_no, unsigned fields) {
     report_->changes.push_back({std::string(psn_no), field_list(fields)});
 }
 
-Status ImportRun::close_history(std::string_view psn_no, int64_t seq) {
-  Result<Stmt*> st =
-      db_.prepare("UPDATE person_history SET valid_to = ? WHERE psn_no = ? AND seq = ?");
-  if (!st.ok()) return st.status();
-  (*st)->bind_text(1, as_of_);
-  (*st)->bind_text(2, psn_no);
-  (*st)->bind_int64(3, seq);
-  Result<int64_t> n = (*st)->execute();
-  return n.ok() ? Status::Ok() : n.status();
+void ImportRun::close_history(std::string_view psn_no, int64_t seq) {
+  history_closes_.add_text(psn_no);
+  history_closes_.add_int64(seq);
 }
 
 // Applies actions_ to a stored person's category rows.
@@ -803,24 +788,12 @@ Status ImportRun::update_person(const StoredPerson& d, const PersonRow& p, uint3
   note_change(d.psn_no, fields);
   if (!write_) return Status::Ok();
 
-  Result<Stmt*> st = db_.prepare(
-      "UPDATE persons SET psn_name = ?, gend = ?, brdy = ?, admdvs = ?, insutype = ?, "
-      "preexisting = ?, status = ?, seq = ?, updated_at = ? WHERE psn_no = ?");
-  if (!st.ok()) return st.status();
-  Stmt& s = **st;
-  const std::string_view brdy(p.brdy, 10);
-  s.bind_text(1, p.psn_name);
-  s.bind_text(2, p.gend);
-  s.bind_text(3, brdy);
-  s.bind_text(4, p.admdvs);
-  s.bind_text(5, p.insutype);
-  s.bind_int64(6, p.preexisting ? 1 : 0);
-  s.bind_text(7, status);
-  s.bind_int64(8, d.seq + 1);
-  s.bind_text(9, now_);
-  s.bind_text(10, d.psn_no);
-  if (Result<int64_t> n = s.execute(); !n.ok()) return n.status();
-  if (Status c = close_history(d.psn_no, d.seq); !c.ok()) return c;
+  Rows& u = person_updates_;
+  u.add_text(d.psn_no);
+  add_person_fields(&u, p);
+  u.add_text(status);
+  u.add_int64(d.seq + 1);
+  close_history(d.psn_no, d.seq);
   std::string change = "changed: " + field_list(fields);
   if (fields & kCategories) {
     change += d.cat_count == 0 ? std::string("; categories were none")
@@ -843,14 +816,9 @@ Status ImportRun::move_out(const StoredPerson& d) {
   ++report_->moved_out;
   note_change(d.psn_no, kStatus);
   if (!write_) return Status::Ok();
-  Result<Stmt*> st = db_.prepare(
-      "UPDATE persons SET status = 'moved_out', seq = ?, updated_at = ? WHERE psn_no = ?");
-  if (!st.ok()) return st.status();
-  (*st)->bind_int64(1, d.seq + 1);
-  (*st)->bind_text(2, now_);
-  (*st)->bind_text(3, d.psn_no);
-  if (Result<int64_t> n = (*st)->execute(); !n.ok()) return n.status();
-  if (Status c = close_history(d.psn_no, d.seq); !c.ok()) return c;
+  moves_out_.add_text(d.psn_no);
+  moves_out_.add_int64(d.seq + 1);
+  close_history(d.psn_no, d.seq);
   std::string change = "moved_out: not in a full import";
   if (d.cat_count > 0) change += "; categories were '" + stored_categories_text(d) + "'";
   Rows& h = history_rows_;
@@ -890,6 +858,7 @@ Status ImportRun::flush_persons() {
   static constexpr std::string_view kCategoryCols[] = {"psn_no", "category", "from_date", "to_date",
                                                        "recorded_at"};
   if (write_) {
+    if (Status s = write_updates(); !s.ok()) return s;
     if (Status s = db_.insert_rows({"persons", kPersonCols, ""}, person_rows_); !s.ok()) return s;
     if (Status s = db_.insert_rows({"person_history", kHistoryCols, ""}, history_rows_); !s.ok())
       return s;
@@ -904,7 +873,40 @@ Status ImportRun::flush_persons() {
   person_rows_.clear();
   history_rows_.clear();
   category_rows_.clear();
+  person_updates_.clear();
+  moves_out_.clear();
+  history_closes_.clear();
   return Status::Ok();
+}
+
+// The queued updates of stored persons and their history, kLookupKeys rows
+// to a statement (key_lookup.h).
+Status ImportRun::write_updates() {
+  static constexpr std::string_view kPersonCasts[] = {"", "",        "", "",      "",
+                                                      "", "INTEGER", "", "BIGINT"};
+  static constexpr std::string_view kKeySeqCasts[] = {"", "BIGINT"};
+  auto none = [](Stmt&) { return Status::Ok(); };
+  auto bind = [](const std::string& text) { return [&text](Stmt& st) { st.bind_text(1, text); }; };
+  if (Status s = for_each_values(
+          db_,
+          "UPDATE persons SET psn_name = v.column2, gend = v.column3, brdy = v.column4, admdvs = "
+          "v.column5, insutype = v.column6, preexisting = v.column7, status = v.column8, seq = "
+          "v.column9, updated_at = ? FROM (",
+          ") AS v WHERE persons.psn_no = v.column1", person_updates_, kPersonCasts, kLookupKeys, 1,
+          bind(now_), none);
+      !s.ok())
+    return s;
+  if (Status s = for_each_values(db_,
+                                 "UPDATE persons SET status = 'moved_out', seq = v.column2, "
+                                 "updated_at = ? FROM (",
+                                 ") AS v WHERE persons.psn_no = v.column1", moves_out_,
+                                 kKeySeqCasts, kLookupKeys, 1, bind(now_), none);
+      !s.ok())
+    return s;
+  return for_each_values(db_, "UPDATE person_history SET valid_to = ? FROM (",
+                         ") AS v WHERE person_history.psn_no = v.column1 AND person_history.seq = "
+                         "v.column2",
+                         history_closes_, kKeySeqCasts, kLookupKeys, 1, bind(as_of_), none);
 }
 
 // ---- step 3: relations and accounts ----
@@ -927,16 +929,16 @@ Status ImportRun::merge_relations() {
     const size_t n = std::min(kLookupKeys, firsts.size() - at);
     stored.clear();
     Status s =
-        for_each_by_keys(db_, "SELECT psn_no, rel_psn_no, relation FROM relations WHERE psn_no", "",
-                         firsts.data() + at, n, [&](Stmt& st) {
-                           Stored x;
-                           if (stored_id_key(st.column_text(0), &x.psn_key) &&
-                               stored_id_key(st.column_text(1), &x.rel_key)) {
-                             x.relation.assign(st.column_text(2));
-                             stored.push_back(std::move(x));
-                           }
-                           return Status::Ok();
-                         });
+        for_each_by_ids(db_, "SELECT psn_no, rel_psn_no, relation FROM relations WHERE psn_no", "",
+                        firsts.data() + at, n, [&](Stmt& st) {
+                          Stored x;
+                          if (stored_id_key(st.column_text(0), &x.psn_key) &&
+                              stored_id_key(st.column_text(1), &x.rel_key)) {
+                            x.relation.assign(st.column_text(2));
+                            stored.push_back(std::move(x));
+                          }
+                          return Status::Ok();
+                        });
     if (!s.ok()) return s;
     std::sort(stored.begin(), stored.end(), [](const Stored& x, const Stored& y) {
       return x.psn_key != y.psn_key ? x.psn_key < y.psn_key : x.rel_key < y.rel_key;
@@ -993,14 +995,14 @@ Status ImportRun::merge_accounts() {
     const size_t n = std::min(kLookupKeys, keys.size() - at);
     stored.clear();
     // Locked: the import sets balances that other operations also move.
-    Status s = for_each_by_keys(db_, "SELECT psn_no, balance_fen FROM accounts WHERE psn_no",
-                                o_.dry_run ? std::string_view() : db_.dialect().for_update,
-                                keys.data() + at, n, [&](Stmt& st) {
-                                  uint64_t key;
-                                  if (stored_id_key(st.column_text(0), &key))
-                                    stored.push_back({key, st.column_int64(1)});
-                                  return Status::Ok();
-                                });
+    Status s = for_each_by_ids(db_, "SELECT psn_no, balance_fen FROM accounts WHERE psn_no",
+                               o_.dry_run ? std::string_view() : db_.dialect().for_update,
+                               keys.data() + at, n, [&](Stmt& st) {
+                                 uint64_t key;
+                                 if (stored_id_key(st.column_text(0), &key))
+                                   stored.push_back({key, st.column_int64(1)});
+                                 return Status::Ok();
+                               });
     if (!s.ok()) return s;
     std::sort(stored.begin(), stored.end());
     rows.clear();
