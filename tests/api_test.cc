@@ -29,8 +29,10 @@
 #include "books/report_model.h"
 #include "books/reports.h"
 #include "core/resident_id.h"
+#include "server/api_error.h"
 #include "server/api_keys.h"
 #include "server/config.h"
+#include "server/db_pool.h"
 #include "server/metrics.h"
 #include "server/permissions.h"
 #include "server/rate_limit.h"
@@ -336,6 +338,11 @@ TEST_P(ApiTest, AHospitalSettlesAClaimWithTheFullBreakdown) {
   ASSERT_EQ(pre.status, 200) << pre.raw;
   EXPECT_EQ(count("SELECT count(*) FROM settlements"), 0) << "a presettlement writes nothing";
   EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'settlement.presettle'"), 1);
+  // A refused presettlement showed nothing of the person: no audit row.
+  EXPECT_EQ(post(h1_, "/api/v1/presettlements", claim("S-0", kUnknown, "H001")).status, 404);
+  EXPECT_EQ(post(h1_, "/api/v1/presettlements", claim("S-0", kP1, "H001", "2019-03-01")).status,
+            422);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'settlement.presettle'"), 1);
 
   Answer s = post(h1_, "/api/v1/settlements", body);
   ASSERT_EQ(s.status, 200) << s.raw;
@@ -519,6 +526,13 @@ TEST_P(ApiTest, TheNationalEnvelopeAnswers1101And2303To2305) {
   Answer rev = env("2305", "{\"setl_id\":\"E-1\",\"psn_no\":\"" + kP1 + "\"}");
   EXPECT_EQ(rev.body["infcode"], 0) << rev.raw;
   EXPECT_EQ(rev.body["output"]["reversal_id"], "E-1-R");
+  // infno as a JSON number, with the whitespace a pretty-printer leaves after it.
+  for (const char* gap : {" ", "\n", "\r\n\t "}) {
+    Answer n = post(h1_, "/api/v1/transactions",
+                    std::string("{\"infno\":1101") + gap +
+                        ",\"msgid\":\"M\",\"input\":{\"data\":{\"psn_no\":\"" + kP1 + "\"}}}");
+    EXPECT_EQ(n.body["infcode"], 0) << n.raw;
+  }
 }
 
 // ---- accident cases ----
@@ -532,11 +546,17 @@ TEST_P(ApiTest, AServicePointReportsAnAccidentCase) {
   EXPECT_EQ(
       count("SELECT count(*) FROM accident_cases WHERE setl_id = 'A-1' AND psn_no = '" + kP3 + "'"),
       1);
-  // The same report again is the same case.
+  // The same report again is the same case, answered 200 as a replay.
   Answer again = post(service_, "/api/v1/accident-cases", accident("A-1", kP3));
-  EXPECT_EQ(again.status, 201);
+  EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.body["replayed"], true);
   EXPECT_EQ(count("SELECT count(*) FROM accident_cases"), 1);
+  // "kind": null is no kind: an accident case (not a field given twice).
+  json nulled = json::parse(accident("A-N", kP3));
+  nulled["kind"] = nullptr;
+  Answer null_kind = post(service_, "/api/v1/accident-cases", nulled.dump());
+  EXPECT_EQ(null_kind.status, 201) << null_kind.raw;
+  EXPECT_EQ(count("SELECT count(*) FROM accident_cases"), 2);
   Answer seen = get(insurer_, "/api/v1/accident-cases/A-1");
   ASSERT_EQ(seen.status, 200) << seen.raw;
   EXPECT_NE(seen.body["psn_no"], kP3) << "masked for an insurer";
@@ -609,6 +629,11 @@ TEST_P(ApiTest, EnrolmentAndCancellationThroughAServicePoint) {
                 .body["code"],
             "unknown_field");
   EXPECT_EQ(post(h1_, "/api/v1/enrollments", body).status, 403);
+  // Amounts are strings: a JSON number would pass through a double.
+  Answer number = post(service_, "/api/v1/enrollments", replace_all(body, "\"99.00\"", "99.00"));
+  EXPECT_EQ(number.status, 400) << number.raw;
+  EXPECT_EQ(number.body["code"], "wrong_type");
+  EXPECT_NE(number.body["message"].get<std::string>().find("amount"), std::string::npos);
   EXPECT_EQ(fingerprint(), before);
 
   Answer e = post(service_, "/api/v1/enrollments", body);
@@ -710,6 +735,10 @@ TEST_P(ApiTest, KeysAreRequiredAndRevocationTakesEffect) {
     Answer a = post(k, "/api/v1/settlements", claim("K-1", kP1, "H001"));
     EXPECT_EQ(a.status, 401) << k;
     EXPECT_EQ(a.body["code"], "unauthorized");
+    httplib::Result r = client(k).Get("/api/v1/plans");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Bearer");
   }
   httplib::Client c = client("");
   c.set_default_headers({{"X-Api-Key", h1_}});
@@ -1432,6 +1461,225 @@ TEST_P(ApiTest, AnUnreadOverLargeBodyClosesItsConnection) {
   }
 }
 
+// ---- bodies are bounded, and keys checked, before a body is read ----
+
+TEST_P(ApiTest, BodiesAreBoundedAndKeysCheckedBeforeTheBodyIsRead) {
+  const std::string before = fingerprint();
+  auto exchange = [&](const std::string& head, const std::string& body) {
+    RawConnection conn(port_);
+    EXPECT_TRUE(conn.connected());
+    EXPECT_TRUE(conn.send_all(head + "\r\n" + body));
+    bool closed = false;
+    std::string got = conn.read_until_closed(5000, &closed);
+    EXPECT_TRUE(closed) << "the connection stays open: " << got;
+    return got;
+  };
+  const std::string auth = "Authorization: Bearer " + h1_ + "\r\n";
+  // A chunked body is never read (httplib 0.11 would read it whole, however
+  // large): 411, and the connection closed after the first chunk.
+  const std::string chunk(64 << 10, ' ');
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+  for (const std::string& path :
+       {std::string("/api/v1/settlements"), std::string("/api/v1/roll/imports")}) {
+    const std::string key = path == "/api/v1/settlements" ? h1_ : bureau_;
+    std::string got =
+        exchange("POST " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+                     "\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+                     "chunked\r\n",
+                 size_line + chunk + "\r\n");
+    EXPECT_EQ(got.rfind("HTTP/1.1 411 ", 0), 0u) << path << ": " << got.substr(0, 300);
+    EXPECT_NE(got.find("\"code\":\"length_required\""), std::string::npos) << got;
+  }
+  // No Content-Length on a POST: httplib would read to the end of the connection.
+  std::string got = exchange("POST /api/v1/settlements HTTP/1.1\r\nHost: x\r\n" + auth +
+                                 "Content-Type: application/json\r\n",
+                             claim("B-0", kP1, "H001"));
+  EXPECT_EQ(got.rfind("HTTP/1.1 411 ", 0), 0u) << got;
+  // A GET with a body: its body would be read as the next request.
+  got = exchange("GET /api/v1/plans HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 35\r\n",
+                 "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 400 ", 0), 0u) << got;
+  EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << "one answer only: " << got;
+  // No key and a large declared body: 401 at once, the body never waited for.
+  got = exchange(
+      "POST /api/v1/settlements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000000\r\n",
+      "");
+  EXPECT_EQ(got.rfind("HTTP/1.1 401 ", 0), 0u) << got;
+  EXPECT_NE(got.find("WWW-Authenticate: Bearer"), std::string::npos) << got;
+  EXPECT_NE(got.find("\"code\":\"unauthorized\""), std::string::npos) << got;
+  // The same with Expect: 100-continue: refused before the client sends it.
+  got = exchange(
+      "POST /api/v1/settlements HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hb_nonsense\r\n"
+      "Content-Length: 1000000\r\nExpect: 100-continue\r\n",
+      "");
+  EXPECT_EQ(got.rfind("HTTP/1.1 401 ", 0), 0u) << got;
+  // A compressed body (httplib would inflate it without a bound): 415.
+  httplib::Client gz = client(h1_);
+  gz.set_compress(true);
+  httplib::Result r = gz.Post("/api/v1/settlements", claim("B-1", kP1, "H001"), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415) << r->body;
+  EXPECT_NE(r->body.find("\"code\":\"unsupported_encoding\""), std::string::npos) << r->body;
+  EXPECT_EQ(fingerprint(), before);
+  // The server is well: nothing in flight, the next requests answered.
+  EXPECT_EQ(get("", "/healthz").status, 200);
+  EXPECT_EQ(post(h1_, "/api/v1/settlements", claim("B-2", kP1, "H001")).status, 200);
+  EXPECT_EQ(server_->metrics().in_flight(), 0);
+}
+
+TEST_P(ApiTest, AnUploadIsStreamedAndBoundedByItsOwnLimit) {
+  stop_server();
+  ServerConfig c = config();
+  c.max_body_bytes = 128;
+  c.max_upload_bytes = 64 << 10;
+  start_server(c);
+  const std::string persons = slurp(kSource + "/tests/api/persons.csv");
+  // Above max_body_bytes, within max_upload_bytes: taken.
+  ASSERT_GT(persons.size(), c.max_body_bytes);
+  httplib::Result r = client(bureau_).Post("/api/v1/roll/imports?as_of=2024-01-01&dry_run=true",
+                                           persons, "text/csv");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // Above max_upload_bytes: 413 before it is read.
+  std::string huge(128 << 10, 'x');
+  r = client(bureau_).Post("/api/v1/roll/imports", huge, "text/csv");
+  if (r) {
+    EXPECT_EQ(r->status, 413) << r->body;
+  }
+  // A part twice, an unknown part: refused while reading, nothing imported.
+  const std::string before = fingerprint();
+  httplib::MultipartFormDataItems twice = {{"persons", persons, "a.csv", "text/csv"},
+                                           {"persons", persons, "b.csv", "text/csv"}};
+  r = client(bureau_).Post("/api/v1/roll/imports?as_of=2024-01-01", twice);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("invalid_value"), std::string::npos) << r->body;
+  httplib::MultipartFormDataItems unknown = {{"people", persons, "a.csv", "text/csv"}};
+  r = client(bureau_).Post("/api/v1/roll/imports?as_of=2024-01-01", unknown);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("unknown_field"), std::string::npos) << r->body;
+  EXPECT_EQ(fingerprint(), before);
+  EXPECT_EQ(server_->metrics().in_flight(), 0);
+}
+
+// ---- answers are JSON whatever the client sent ----
+
+TEST_P(ApiTest, ClientTextCutInAMessageStaysUtf8) {
+  // "a" and eight "é": cut at 16 bytes, inside the eighth.
+  std::string infno = "a";
+  for (int i = 0; i < 8; ++i) infno += "\xC3\xA9";
+  Answer a =
+      post(h1_, "/api/v1/transactions",
+           json({{"infno", infno}, {"msgid", "U1"}, {"input", {{"data", json::object()}}}}).dump());
+  EXPECT_EQ(a.status, 200) << a.raw;
+  ASSERT_TRUE(a.body.is_object()) << a.raw;
+  EXPECT_EQ(a.body["infcode"], -1);
+  EXPECT_EQ(a.body["err_code"], "unknown_infno");
+  // An unknown field named by 63 bytes and a character, in each parser.
+  const std::string field = std::string(63, 'x') + "\xC3\xA9";
+  Answer e = post(h1_, "/api/v1/transactions",
+                  json({{"infno", "1101"},
+                        {"msgid", "U2"},
+                        {"input", {{"data", {{"psn_no", kP1}, {field, "1"}}}}}})
+                      .dump());
+  EXPECT_EQ(e.body["err_code"], "unknown_field") << e.raw;
+  json c = json::parse(claim("U-3", kP1, "H001"));
+  c[field] = 1;
+  Answer r = post(h1_, "/api/v1/settlements", c.dump());
+  EXPECT_EQ(r.status, 400) << r.raw;
+  EXPECT_EQ(r.body["code"], "unknown_field");
+  EXPECT_EQ(server_->metrics().in_flight(), 0) << "every request counted out";
+}
+
+// ---- methods, keys per address, the pool, stopping ----
+
+TEST_P(ApiTest, AMethodARouteDoesNotTakeIs405WithAllow) {
+  httplib::Client c = client(h1_);
+  httplib::Result r = c.Delete("/api/v1/settlements/SOME-ID");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405) << r->body;
+  EXPECT_EQ(r->get_header_value("Allow"), "GET");
+  EXPECT_NE(r->body.find("method_not_allowed"), std::string::npos);
+  r = c.Get("/api/v1/settlements/SOME-ID/reversal");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "POST");
+  r = c.Get("/api/v1/settlements");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->get_header_value("Allow"), "POST");
+  r = c.Delete("/api/v1/nothing-here");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+}
+
+TEST_P(ApiTest, BadKeysFromOneAddressAreLimitedBeforeAnyLookup) {
+  stop_server();
+  ServerConfig c = config();
+  c.key_cache_ms = 60'000;
+  c.auth_failure_rate_per_address = 0.001;
+  c.auth_failure_burst_per_address = 3;
+  start_server(c);
+  ASSERT_EQ(get(h1_, "/api/v1/plans").status, 200);  // cached
+  int unauthorized = 0, limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    char id[17];
+    std::snprintf(id, sizeof id, "%016x", i + 1);
+    httplib::Result r =
+        client("hb_" + std::string(id) + "_" + std::string(64, 'a')).Get("/api/v1/plans");
+    ASSERT_TRUE(r);
+    if (r->status == 401) ++unauthorized;
+    if (r->status == 429) {
+      ++limited;
+      EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+      EXPECT_NE(r->body.find("rate_limited"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(unauthorized, 3);
+  EXPECT_EQ(limited, 3);
+  // A key the cache holds still works from that address; one it would have
+  // to look up waits until the address has tokens again.
+  EXPECT_EQ(get(h1_, "/api/v1/plans").status, 200);
+  EXPECT_EQ(get(h2_, "/api/v1/plans").status, 429);
+}
+
+TEST_P(ApiTest, ABusyPoolAnswersUnavailableInsteadOfWaiting) {
+  Result<std::unique_ptr<DbPool>> pool = DbPool::open(url_, 1, std::chrono::milliseconds(100));
+  ASSERT_TRUE(pool.ok()) << pool.status().to_string();
+  {
+    Result<DbPool::Lease> held = (*pool)->acquire();
+    ASSERT_TRUE(held.ok());
+    const auto t0 = std::chrono::steady_clock::now();
+    Result<DbPool::Lease> next = (*pool)->acquire();
+    EXPECT_EQ(next.status().code(), Code::kUnavailable);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
+    EXPECT_EQ(status_error(next.status()).http, 503);
+  }
+  EXPECT_TRUE((*pool)->acquire().ok()) << "given back";
+}
+
+TEST_P(ApiTest, AStopBeforeTheListenerRunsIsKept) {
+  stop_server();
+  Result<std::unique_ptr<ApiServer>> s = ApiServer::create(config());
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ASSERT_TRUE((*s)->bind().ok());
+  (*s)->stop();  // a SIGTERM before run()
+  std::atomic<bool> returned{false};
+  Status run;
+  std::thread t([&] {
+    run = (*s)->run();
+    returned = true;
+  });
+  for (int i = 0; i < 500 && !returned; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(returned) << "run() did not see the stop";
+  t.join();
+  EXPECT_TRUE(run.ok()) << run.to_string();
+}
+
 // ---- pieces without a server ----
 
 TEST(ApiConfig, FileAndChecks) {
@@ -1516,6 +1764,79 @@ TEST(ApiKeys, TokensParseAndHashesCompare) {
   SecretHash a{}, b{};
   b[31] = 1;
   EXPECT_NE(hash_secret(a), hash_secret(b));
+}
+
+TEST(ApiKeys, StrangersIdsDoNotPushOutARealKey) {
+  const SecretHash secret{};
+  const std::string good_id = "00000000000000aa";
+  const std::string good = "hb_" + good_id + "_" + std::string(64, '0');
+  std::map<std::string, int> loads;
+  KeyCache cache(
+      [&](std::string_view id) -> Result<std::optional<StoredKey>> {
+        ++loads[std::string(id)];
+        if (id != good_id) return std::optional<StoredKey>();
+        StoredKey k;
+        k.secret_hash = hash_secret(secret);
+        k.org_code = "H001";
+        k.role = Role::kHospital;
+        return std::optional<StoredKey>(k);
+      },
+      std::chrono::minutes(10));
+  Principal who;
+  ASSERT_EQ(*cache.authenticate(good, &who), KeyCache::Verdict::kOk);
+  for (size_t i = 0; i < KeyCache::kEntriesMax + 100; ++i) {
+    char id[17];
+    std::snprintf(id, sizeof id, "%016zx", i + 0x1000);
+    ASSERT_EQ(*cache.authenticate("hb_" + std::string(id) + "_" + std::string(64, '0'), &who),
+              KeyCache::Verdict::kUnknown);
+  }
+  const auto [known, unknown] = cache.size();
+  EXPECT_EQ(known, 1u);
+  EXPECT_LE(unknown, KeyCache::kEntriesMax) << "bounded";
+  EXPECT_EQ(*cache.authenticate(good, &who), KeyCache::Verdict::kOk);
+  EXPECT_EQ(loads[good_id], 1) << "the real key stayed cached";
+  // Without leave to load, a key not cached is not looked up.
+  EXPECT_EQ(*cache.authenticate("hb_00000000000000bb_" + std::string(64, '0'), &who, false),
+            KeyCache::Verdict::kNotLoaded);
+  EXPECT_EQ(loads.count("00000000000000bb"), 0u);
+}
+
+TEST(ApiRateLimiter, PeekingTakesNothingAndBucketsAreBounded) {
+  RateLimiter l(1, 2, 3);
+  const auto t0 = std::chrono::steady_clock::now();
+  double retry = 0;
+  EXPECT_TRUE(l.peek_at("a", t0, &retry));
+  EXPECT_EQ(l.buckets(), 0u) << "a peek makes no bucket";
+  EXPECT_TRUE(l.admit_at("a", t0, &retry));
+  EXPECT_TRUE(l.admit_at("a", t0, &retry));
+  EXPECT_FALSE(l.peek_at("a", t0, &retry));
+  for (const char* k : {"b", "c", "d", "e"}) EXPECT_TRUE(l.admit_at(k, t0, &retry));
+  EXPECT_LE(l.buckets(), 3u);
+  EXPECT_FALSE(l.peek_at("a", t0, &retry)) << "the emptied bucket is kept over fuller ones";
+}
+
+TEST(ApiMetrics, EveryOutcomeHasItsSlot) {
+  Metrics m({"r"});
+  m.settlement(Code::kOk, false);
+  m.settlement(Code::kOk, true);
+  m.settlement(Code::kNotFound, false);
+  m.settlement(Code::kUnavailable, false);
+  EXPECT_EQ(m.settlements("settled"), 1);
+  EXPECT_EQ(m.settlements("replayed"), 1) << "not_found is not a replay";
+  EXPECT_EQ(m.settlements("not_found"), 1);
+  EXPECT_EQ(m.settlements("unavailable"), 1);
+  const std::string text = m.render();
+  EXPECT_NE(text.find("huibao_settlements_total{outcome=\"not_found\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("huibao_settlements_total{outcome=\"unavailable\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("huibao_settlements_total{outcome=\"replayed\"} 1"), std::string::npos);
+}
+
+TEST(ApiErrors, MessagesCutBetweenCharacters) {
+  EXPECT_EQ(clip_utf8("abc", 16), "abc");
+  EXPECT_EQ(clip_utf8("a\xC3\xA9\xC3\xA9", 4), "a\xC3\xA9");
+  EXPECT_EQ(clip_utf8("a\xC3\xA9\xC3\xA9", 3), "a\xC3\xA9");
+  EXPECT_EQ(clip_utf8("a\xE4\xB8\xAD", 3), "a");
+  EXPECT_EQ(clip_utf8("\xF0\x9F\x98\x80x", 2), "");
 }
 
 TEST(ApiPermissions, TheTableAsDocumented) {

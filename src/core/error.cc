@@ -6,7 +6,7 @@
 
 namespace huibao {
 namespace {
-constexpr std::array<std::string_view, 20> kNames = {
+constexpr std::array<std::string_view, kCodeCount> kNames = {
     "ok",
     "malformed_record",
     "invalid_psn_no",

@@ -35,8 +35,9 @@ enum class Code : unsigned char {
   // Online services (src/service, the API): what was asked for does not
   // exist; the service is shutting down or not ready (retry elsewhere/later).
   kNotFound,
-  kUnavailable,
+  kUnavailable,  // the last: kCodeCount follows from it
 };
+inline constexpr size_t kCodeCount = size_t(Code::kUnavailable) + 1;
 
 inline constexpr int kClaimRejectionCodes = 9;  // kMalformedRecord..kGivenExceedsBase
 

@@ -33,6 +33,8 @@ constexpr std::array<CodeInfo, kApiCodeCount> kCodes = {{
     {"not_ready", 503},
     {"unknown_report", 400},
     {"unknown_parameter", 400},
+    {"length_required", 411},
+    {"unsupported_encoding", 415},
     {"internal_error", 500},
 }};
 // clang-format on
@@ -99,6 +101,15 @@ std::string error_body(const ApiError& e) {
   j["message"] = e.message;
   if (!e.param.empty()) j["param"] = e.param;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string clip_utf8(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t n = max_bytes;
+  // Back off continuation bytes (10xxxxxx) to the start of the character
+  // that crosses the cut, and cut before it.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n));
 }
 
 }  // namespace huibao::server

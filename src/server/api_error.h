@@ -30,6 +30,8 @@ enum class ApiCode : unsigned char {
   kNotReady,              // not_ready: readiness failed, or shutting down (503)
   kUnknownReport,         // unknown_report: no such report or chart (400, param "name")
   kUnknownParameter,      // unknown_parameter: a query parameter the endpoint does not take (400)
+  kLengthRequired,        // length_required: a body without Content-Length (chunked) (411)
+  kUnsupportedEncoding,   // unsupported_encoding: a Content-Encoding other than identity (415)
   kInternal,              // internal_error (500)
 };
 inline constexpr int kApiCodeCount = int(ApiCode::kInternal) + 1;
@@ -60,5 +62,10 @@ ApiError param_error(ApiCode c, std::string_view param, std::string message);
 
 // {"code": ..., "message": ...} and "param" when there is one
 std::string error_body(const ApiError& e);
+
+// At most max_bytes of s for a message, cut before a UTF-8 character rather
+// than inside one (client text quoted in an answer must stay valid UTF-8:
+// the JSON writer refuses invalid UTF-8).
+std::string clip_utf8(std::string_view s, size_t max_bytes);
 
 }  // namespace huibao::server

@@ -182,28 +182,33 @@ Result<std::optional<StoredKey>> load_api_key(store::Db& db, std::string_view ke
   return std::optional<StoredKey>(std::move(k));
 }
 
-Result<KeyCache::Verdict> KeyCache::authenticate(std::string_view token, Principal* who) {
+Result<KeyCache::Verdict> KeyCache::authenticate(std::string_view token, Principal* who,
+                                                 bool may_load) {
   std::string_view key_id;
   SecretHash secret{};
   if (!parse_token(token, &key_id, &secret)) return Verdict::kMalformed;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = Clock::now();
+  const std::string id(key_id);
   std::optional<StoredKey> key;
   bool fresh = false;
   {
     std::shared_lock lock(mu_);
-    auto it = entries_.find(std::string(key_id));
-    if (it != entries_.end() && now - it->second.loaded < ttl_) {
-      key = it->second.key;
-      fresh = true;
+    for (const Shelf* shelf : {&known_, &unknown_}) {
+      auto it = shelf->entries.find(id);
+      if (it != shelf->entries.end() && now - it->second.loaded < ttl_) {
+        key = it->second.key;
+        fresh = true;
+      }
     }
   }
   if (!fresh) {
+    if (!may_load) return Verdict::kNotLoaded;
     Result<std::optional<StoredKey>> loaded = loader_(key_id);
     if (!loaded.ok()) return loaded.status();
     key = *loaded;
     std::unique_lock lock(mu_);
-    if (entries_.size() >= kEntriesMax) entries_.clear();
-    entries_[std::string(key_id)] = Entry{key, now};
+    (key ? unknown_ : known_).entries.erase(id);
+    put(key ? known_ : unknown_, id, Entry{key, now});
   }
   if (!key) return Verdict::kUnknown;
   const SecretHash presented = hash_secret(secret);
@@ -211,15 +216,44 @@ Result<KeyCache::Verdict> KeyCache::authenticate(std::string_view token, Princip
   if (sodium_memcmp(presented.data(), key->secret_hash.data(), presented.size()) != 0)
     return Verdict::kWrongSecret;
   if (key->revoked) return Verdict::kRevoked;
-  who->key_id = std::string(key_id);
+  who->key_id = id;
   who->org_code = std::move(key->org_code);
   who->role = key->role;
   return Verdict::kOk;
 }
 
+void KeyCache::put(Shelf& shelf, std::string_view key_id, Entry entry) {
+  const Clock::time_point now = entry.loaded;
+  // Drop from the front what has expired, and records of entries loaded again since.
+  auto current = [&](const std::pair<std::string, Clock::time_point>& r) {
+    auto it = shelf.entries.find(r.first);
+    return it != shelf.entries.end() && it->second.loaded == r.second ? it : shelf.entries.end();
+  };
+  while (!shelf.order.empty()) {
+    auto it = current(shelf.order.front());
+    if (it != shelf.entries.end() && now - it->second.loaded < ttl_) break;
+    if (it != shelf.entries.end()) shelf.entries.erase(it);
+    shelf.order.pop_front();
+  }
+  // Full: the oldest goes.
+  while (shelf.entries.size() >= entries_max_ && !shelf.order.empty()) {
+    auto it = current(shelf.order.front());
+    if (it != shelf.entries.end()) shelf.entries.erase(it);
+    shelf.order.pop_front();
+  }
+  shelf.entries[std::string(key_id)] = std::move(entry);
+  shelf.order.emplace_back(std::string(key_id), now);
+}
+
 void KeyCache::clear() {
   std::unique_lock lock(mu_);
-  entries_.clear();
+  known_ = Shelf();
+  unknown_ = Shelf();
+}
+
+std::pair<size_t, size_t> KeyCache::size() {
+  std::shared_lock lock(mu_);
+  return {known_.entries.size(), unknown_.entries.size()};
 }
 
 }  // namespace huibao::server

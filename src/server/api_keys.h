@@ -11,11 +11,15 @@
 // - KeyCache keeps what it read for `ttl` (default 5 s), found or not, so a
 //   request costs one hash and no query; a key revoked by the CLI (another
 //   process) stops working within ttl. Unknown key ids are cached too, so
-//   garbage tokens do not become queries.
+//   garbage tokens do not become queries. Found keys and unknown ids are kept
+//   apart, each at most entries_max, dropping expired entries and then the
+//   oldest: strangers' random ids (the server also limits failures per
+//   address) never push a real key out.
 #pragma once
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <shared_mutex>
@@ -80,24 +84,45 @@ Result<std::optional<StoredKey>> load_api_key(store::Db& db, std::string_view ke
 class KeyCache {
  public:
   using Loader = std::function<Result<std::optional<StoredKey>>(std::string_view key_id)>;
-  KeyCache(Loader loader, std::chrono::milliseconds ttl) : loader_(std::move(loader)), ttl_(ttl) {}
-
-  enum class Verdict : unsigned char { kOk, kMalformed, kUnknown, kRevoked, kWrongSecret };
-  // kOk fills *who. A store failure is the Status.
-  Result<Verdict> authenticate(std::string_view token, Principal* who);
-  void clear();
-
   static constexpr size_t kEntriesMax = 100'000;
+  KeyCache(Loader loader, std::chrono::milliseconds ttl, size_t entries_max = kEntriesMax)
+      : loader_(std::move(loader)), ttl_(ttl), entries_max_(entries_max) {}
+
+  // kNotLoaded: the key is not in the cache and may_load was false.
+  enum class Verdict : unsigned char {
+    kOk,
+    kMalformed,
+    kUnknown,
+    kRevoked,
+    kWrongSecret,
+    kNotLoaded
+  };
+  // kOk fills *who. A store failure is the Status. may_load false: answer
+  // from the cache only (a client address with too many failures).
+  Result<Verdict> authenticate(std::string_view token, Principal* who, bool may_load = true);
+  void clear();
+  // Entries held: found keys, unknown ids (tests).
+  std::pair<size_t, size_t> size();
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Entry {
     std::optional<StoredKey> key;
-    std::chrono::steady_clock::time_point loaded;
+    Clock::time_point loaded;
   };
+  // Entries of one kind, and the order they were loaded in (records whose
+  // entry was reloaded since are skipped when they come first).
+  struct Shelf {
+    std::unordered_map<std::string, Entry> entries;
+    std::deque<std::pair<std::string, Clock::time_point>> order;
+  };
+  void put(Shelf& shelf, std::string_view key_id, Entry entry);
+
   Loader loader_;
   std::chrono::milliseconds ttl_;
+  size_t entries_max_;
   std::shared_mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;
+  Shelf known_, unknown_;
 };
 
 }  // namespace huibao::server

@@ -151,7 +151,7 @@ std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts,
       continue;
     }
     if (f < 0) {
-      std::string shown(key.substr(0, 64));
+      std::string shown = clip_utf8(key, 64);
       return api_error(ApiCode::kUnknownField,
                        "unknown field '" + shown +
                            "': a claim has the fields of DOMAIN.md §6 (setl_id, psn_no, "
@@ -168,6 +168,9 @@ std::optional<ApiError> check_claim(std::string_view body, ClaimFacts* facts,
     } else if (key == "psn_no") {
       e = read_text(v, key, &facts->psn_no);
     } else if (key == "kind") {
+      od::json_type t;
+      if (!v.type().get(t) && t == od::json_type::null)
+        facts->kind_null_at = size_t(v.raw_json_token().data() - padded.data());
       e = read_text(v, key, &facts->kind);
     } else if (key == "fixmedins_code") {
       e = read_text(v, key, &facts->fixmedins_code);
@@ -207,8 +210,11 @@ std::optional<ApiError> parse_envelope(std::string_view body, Envelope* e) {
       if (v.type().get(t)) return bad_json("the body is not valid JSON");
       std::string_view s;
       if (t == od::json_type::number) {
+        // The token runs on to the next one: drop the JSON whitespace after it.
         s = v.raw_json_token();
-        while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+        while (!s.empty() &&
+               (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
+          s.remove_suffix(1);
       } else if (t != od::json_type::string || v.get_string().get(s)) {
         return api_error(ApiCode::kWrongType, std::string(key) + " must be a string");
       }

@@ -38,6 +38,9 @@ struct ClaimFacts {
   std::string setl_id, psn_no, kind, fixmedins_code;  // "" when absent
   std::string begndate, accident_date;                // as sent, "" when absent
   int med_type = -1;                                  // -1 when absent
+  // Where in the body a "kind": null has its null (npos: none), so an
+  // accident case can say its kind there.
+  size_t kind_null_at = std::string::npos;
 };
 
 // nullopt when the claim may go on; else the 400 answer (bad_json,

@@ -68,6 +68,12 @@ Status read_server(const toml::table& t, const std::string& src, ServerConfig* c
       s = read_number(n, at, "burst_per_key", 1, 1e9, &c->burst_per_key);
     } else if (key == "key_cache_ms") {
       s = read_int(n, at, "key_cache_ms", 0, 3'600'000, &c->key_cache_ms);
+    } else if (key == "auth_failure_rate_per_address") {
+      s = read_number(n, at, "auth_failure_rate_per_address", 0.001, 1e9,
+                      &c->auth_failure_rate_per_address);
+    } else if (key == "auth_failure_burst_per_address") {
+      s = read_number(n, at, "auth_failure_burst_per_address", 1, 1e9,
+                      &c->auth_failure_burst_per_address);
     } else if (key == "access_log") {
       if (!n.is_boolean()) return bad(at, "access_log must be true or false");
       c->access_log = *n.value<bool>();
@@ -88,6 +94,8 @@ Status read_store(const toml::table& t, const std::string& src, ServerConfig* c)
       s = read_string(n, at, "url", &c->store_url);
     } else if (key == "readers") {
       s = read_int(n, at, "readers", 1, kReadersMax, &c->readers);
+    } else if (key == "pool_wait_ms") {
+      s = read_int(n, at, "pool_wait_ms", 1, 600'000, &c->pool_wait_ms);
     } else if (key == "max_group") {
       s = read_int(n, at, "max_group", 1, 100'000, &c->max_group);
     } else {
@@ -111,6 +119,11 @@ Status ServerConfig::validate() const {
     return Status(Code::kPlanInvalid, "no plan to serve: give --plan FILE or [[plans]] file = ...");
   if (rate_per_key <= 0 || burst_per_key < 1)
     return Status(Code::kPlanInvalid, "rate_per_key must be > 0 and burst_per_key >= 1");
+  if (auth_failure_rate_per_address <= 0 || auth_failure_burst_per_address < 1)
+    return Status(Code::kPlanInvalid,
+                  "auth_failure_rate_per_address must be > 0 and auth_failure_burst_per_address "
+                  ">= 1");
+  if (pool_wait_ms < 1) return Status(Code::kPlanInvalid, "pool_wait_ms must be at least 1");
   return Status::Ok();
 }
 

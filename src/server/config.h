@@ -12,10 +12,13 @@
 //   rate_per_key = 10000        # token bucket per key: refill per second
 //   burst_per_key = 2000        #   and bucket size
 //   key_cache_ms = 5000         # a revoked key stops working within this
+//   auth_failure_rate_per_address = 5    # failed keys per client address: refill per second
+//   auth_failure_burst_per_address = 50  #   and bucket size (then 429 before any lookup)
 //   access_log = true           # one JSON line per request on stderr
 //   [store]
 //   url = "sqlite:data/huibao.db"
 //   readers = 4                 # connections for lookups, enrolment, imports
+//   pool_wait_ms = 5000         # wait for a free connection at most this (then 503)
 //   max_group = 512             # settlements per group commit at most
 //   [[plans]]
 //   file = "plans/city-2024.toml"
@@ -37,9 +40,12 @@ struct ServerConfig {
   double rate_per_key = 10000;
   double burst_per_key = 2000;
   int key_cache_ms = 5000;
+  double auth_failure_rate_per_address = 5;
+  double auth_failure_burst_per_address = 50;
   bool access_log = true;
   std::string store_url;  // "" = the CLI default (--db rules)
   int readers = 4;
+  int pool_wait_ms = 5000;
   int max_group = 512;
   std::vector<std::string> plan_files;
 
@@ -49,6 +55,8 @@ struct ServerConfig {
 
 inline constexpr int kThreadsMax = 4096;
 inline constexpr int kReadersMax = 64;
+// Client addresses whose failed authentications are counted at once.
+inline constexpr size_t kAuthAddressesMax = 10'000;
 
 // Reads a TOML file over *config (fields the file does not set keep their value).
 Status load_server_config(const std::string& path, ServerConfig* config);

@@ -2,9 +2,11 @@
 
 namespace huibao::server {
 
-Result<std::unique_ptr<DbPool>> DbPool::open(const std::string& url, int size) {
+Result<std::unique_ptr<DbPool>> DbPool::open(const std::string& url, int size,
+                                             std::chrono::milliseconds wait) {
   std::unique_ptr<DbPool> pool(new DbPool());
   pool->url_ = url;
+  pool->wait_ = wait;
   for (int i = 0; i < size; ++i) {
     Result<std::unique_ptr<store::Db>> db = store::open_db(url);
     if (!db.ok()) return db.status();
@@ -13,9 +15,11 @@ Result<std::unique_ptr<DbPool>> DbPool::open(const std::string& url, int size) {
   return pool;
 }
 
-DbPool::Lease DbPool::acquire() {
+Result<DbPool::Lease> DbPool::acquire() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return !free_.empty(); });
+  if (!cv_.wait_for(lock, wait_, [&] { return !free_.empty(); }))
+    return Status(Code::kUnavailable, "every store connection stayed busy for " +
+                                          std::to_string(wait_.count()) + " ms; retry the request");
   std::unique_ptr<store::Db> db = std::move(free_.back());
   free_.pop_back();
   return Lease(this, std::move(db));

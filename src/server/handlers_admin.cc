@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "server/server_internal.h"
 #include "service/enrol_service.h"
@@ -52,7 +53,9 @@ Out ApiServer::Impl::op_person(Call& c, std::string_view psn_no, std::string_vie
     o.actor = c.actor();
     o.settlements_max = 0;
     o.account_moves_max = 0;
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return Out::fail(status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     // Writes the audit row ('person.show'), found or not.
     Status s = show_person(*db, psn_no, o, &view);
     if (s.code() == Code::kUnknownPerson)
@@ -153,16 +156,18 @@ void ApiServer::Impl::h_enrol(Call& c) {
           if (k != "kind" && k != "ref" && k != "amount")
             return reply_error(
                 c, api_error(ApiCode::kUnknownField,
-                             "unknown payer field '" + k.substr(0, 64) + "' (kind, ref, amount)"));
+                             "unknown payer field '" + clip_utf8(k, 64) + "' (kind, ref, amount)"));
         }
         std::string kind, ref, amount;
         if (auto e = get_string(p, "kind", true, &kind, 32)) return reply_error(c, *e);
         if (auto e = get_string(p, "ref", false, &ref, 64)) return reply_error(c, *e);
-        if (auto a = p.find("amount"); a != p.end() && a->is_number()) {
-          amount = a->dump();
-        } else if (auto e = get_string(p, "amount", true, &amount, 32)) {
-          return reply_error(c, *e);
-        }
+        // Amounts are decimal strings: a JSON number would pass through a
+        // double on its way here.
+        if (auto a = p.find("amount"); a != p.end() && a->is_number())
+          return reply_error(c, api_error(ApiCode::kWrongType,
+                                          "payers[].amount must be a string of yuan such as "
+                                          "\"12.34\", not a JSON number"));
+        if (auto e = get_string(p, "amount", true, &amount, 32)) return reply_error(c, *e);
         text = kind + (ref.empty() ? "" : ":" + ref) + ":" + amount;
       } else {
         return reply_error(
@@ -178,7 +183,9 @@ void ApiServer::Impl::h_enrol(Call& c) {
   r.actor = c.actor();
   EnrolReceipt receipt;
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return reply_error(c, status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     if (Status s = enrol_voluntary(*db, info->plan->plan, info->plan->text, r, &receipt); !s.ok())
       return reply_error(c, status_error(s));
   }
@@ -218,7 +225,9 @@ void ApiServer::Impl::h_renew(Call& c) {
   o.actor = c.actor();
   RenewReport report;
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return reply_error(c, status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     if (Status s =
             renew_enrolments(*db, from->plan->plan, to->plan->plan, to->plan->text, o, &report);
         !s.ok())
@@ -266,7 +275,9 @@ void ApiServer::Impl::h_cancel(Call& c) {
   r.actor = c.actor();
   CancelReceipt receipt;
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return reply_error(c, status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     if (Status s = cancel_enrolment(*db, info->plan->plan, r, &receipt); !s.ok())
       return reply_error(c, status_error(s));
   }
@@ -314,12 +325,6 @@ struct ScratchDir {
   }
 };
 
-bool write_file(const std::filesystem::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary);
-  out.write(content.data(), std::streamsize(content.size()));
-  return bool(out);
-}
-
 Json counts_json(const ImportCounts& n) {
   return {{"rows", n.rows}, {"added", n.added}, {"changed", n.changed}, {"unchanged", n.unchanged}};
 }
@@ -328,31 +333,15 @@ Json counts_json(const ImportCounts& n) {
 
 void ApiServer::Impl::h_roll_import(Call& c) {
   // persons.csv as the body (Content-Type text/csv), or multipart/form-data
-  // with the parts persons, relations and accounts.
+  // with the parts persons, relations and accounts. The body is streamed to
+  // scratch files (c.reader), never held in memory; check_before_body has
+  // refused a declared length over max_upload_bytes.
   const std::string type = c.req.get_header_value("Content-Type");
-  std::string persons, relations, accounts;
-  bool has_relations = false, has_accounts = false;
-  if (type.rfind("multipart/form-data", 0) == 0) {
-    for (const auto& [name, part] : c.req.files) {
-      if (name != "persons" && name != "relations" && name != "accounts")
-        return reply_error(
-            c, api_error(ApiCode::kUnknownField, "unknown part '" + name.substr(0, 64) +
-                                                     "' (persons, relations, accounts)"));
-    }
-    if (!c.req.has_file("persons"))
-      return reply_error(c, api_error(ApiCode::kMissingField, "the persons part is required"));
-    persons = c.req.get_file_value("persons").content;
-    if ((has_relations = c.req.has_file("relations")))
-      relations = c.req.get_file_value("relations").content;
-    if ((has_accounts = c.req.has_file("accounts")))
-      accounts = c.req.get_file_value("accounts").content;
-  } else if (type.rfind("text/csv", 0) == 0 || type.rfind("text/plain", 0) == 0) {
-    persons = c.req.body;
-  } else {
+  const bool multipart = type.rfind("multipart/form-data", 0) == 0;
+  if (!multipart && type.rfind("text/csv", 0) != 0 && type.rfind("text/plain", 0) != 0)
     return reply_error(c, api_error(ApiCode::kUnsupportedMediaType,
                                     "send persons.csv as text/csv, or multipart/form-data with "
                                     "persons, relations and accounts parts"));
-  }
   std::optional<ApiError> err;
   auto flag = [&](const char* name) {
     if (!c.req.has_param(name)) return false;
@@ -371,23 +360,67 @@ void ApiServer::Impl::h_roll_import(Call& c) {
   ScratchDir dir;
   if (dir.path.empty())
     return reply_error(c, api_error(ApiCode::kInternal, "no scratch space for the upload"));
+
+  // The parts, each to its file; a refusal met while reading stops the read.
+  std::optional<ApiError> stop;
+  std::set<std::string> parts;
+  std::ofstream out;
+  size_t total_bytes = 0;
+  auto open_part = [&](const std::string& name) {
+    if (name != "persons" && name != "relations" && name != "accounts") {
+      stop = api_error(ApiCode::kUnknownField,
+                       "unknown part '" + clip_utf8(name, 64) + "' (persons, relations, accounts)");
+      return false;
+    }
+    if (!parts.insert(name).second) {
+      stop = api_error(ApiCode::kInvalidValue, "the " + name + " part is given twice");
+      return false;
+    }
+    out.close();
+    out.open(dir.path / (name + ".csv"), std::ios::binary);
+    if (!out) stop = api_error(ApiCode::kInternal, "the upload could not be stored");
+    return bool(out);
+  };
+  auto receive = [&](const char* data, size_t n) {
+    total_bytes += n;
+    if (total_bytes > config.max_upload_bytes) {
+      stop = api_error(
+          ApiCode::kPayloadTooLarge,
+          "the upload is larger than " + std::to_string(config.max_upload_bytes) + " bytes");
+      return false;
+    }
+    out.write(data, std::streamsize(n));
+    if (!out) stop = api_error(ApiCode::kInternal, "the upload could not be stored");
+    return bool(out);
+  };
+  bool read = false;
+  if (multipart) {
+    read = (*c.reader)([&](const httplib::MultipartFormData& part) { return open_part(part.name); },
+                       receive);
+  } else {
+    read = open_part("persons") && (*c.reader)(receive);
+  }
+  out.close();
+  if (!read || stop || !out) {
+    // The rest of the body is unread: answer and close the connection.
+    const ApiError e =
+        stop ? *stop : api_error(ApiCode::kBadRequest, "the upload could not be read");
+    c.error_code = e.code;
+    return answer_and_close(c.res, e);
+  }
+  c.body_read = true;
+  if (!parts.count("persons"))
+    return reply_error(c, api_error(ApiCode::kMissingField, "the persons part is required"));
   o.persons_path = (dir.path / "persons.csv").string();
-  bool written = write_file(o.persons_path, persons);
-  if (has_relations) {
-    o.relations_path = (dir.path / "relations.csv").string();
-    written = written && write_file(o.relations_path, relations);
-  }
-  if (has_accounts) {
-    o.accounts_path = (dir.path / "accounts.csv").string();
-    written = written && write_file(o.accounts_path, accounts);
-  }
-  if (!written)
-    return reply_error(c, api_error(ApiCode::kInternal, "the upload could not be stored"));
+  if (parts.count("relations")) o.relations_path = (dir.path / "relations.csv").string();
+  if (parts.count("accounts")) o.accounts_path = (dir.path / "accounts.csv").string();
   o.actor = c.actor();
   ImportReport report;
   Status s;
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return reply_error(c, status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     s = import_roll(*db, o, &report);
   }
   if (!s.ok() && s.code() != Code::kRollInvalid) return reply_error(c, status_error(s));
@@ -417,7 +450,8 @@ void ApiServer::Impl::h_roll_import(Call& c) {
   j["errors"] = std::move(errors);
   c.res.status = s.ok() ? 200 : 422;
   if (!s.ok()) c.error_code = "roll_invalid";
-  c.res.set_content(j.dump(), kJson);
+  // Row errors quote the uploaded text, which need not be UTF-8.
+  c.res.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
 }
 
 }  // namespace huibao::server

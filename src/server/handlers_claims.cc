@@ -208,20 +208,6 @@ Out ApiServer::Impl::op_settle(Call& c, std::string_view claim, std::string_view
   // Without a plan_id the settler routes the claim: the plan whose region
   // holds the person's admdvs and whose period holds the claim's date
   // (several: malformed_record, name the plan_id).
-  // A presettlement reads the person's state: that read is audited.
-  if (!commit && !facts.psn_no.empty()) {
-    DbPool::Lease db = pool->acquire();
-    store::Tx tx(*db);
-    Status s = tx.status();
-    if (s.ok())
-      s = append_audit(*db, c.actor(), "settlement.presettle", facts.psn_no,
-                       Json({{"setl_id", facts.setl_id}}).dump());
-    if (s.ok()) s = tx.commit();
-    if (!s.ok()) {
-      log("error", "audit write failed", {{"error", s.to_string()}, {"request_id", c.request_id}});
-      return Out::fail(status_error(s));
-    }
-  }
   Result<OnlineOutcome> r = commit ? settler->settle(plan_id, claim, explain, c.actor())
                                    : settler->presettle(plan_id, claim, explain);
   if (!r.ok()) {
@@ -233,8 +219,26 @@ Out ApiServer::Impl::op_settle(Call& c, std::string_view claim, std::string_view
   }
   if (commit) metrics->settlement(r->code, r->replayed);
   if (r->code != Code::kOk) return Out::fail(refusal_error(*r));
+  // A presettlement shows the person's state (what is left of each layer):
+  // that read is audited, once it is made and before it is answered.
+  if (!commit && !facts.psn_no.empty()) {
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return Out::fail(status_error(lease.status()));
+    DbPool::Lease& db = *lease;
+    store::Tx tx(*db);
+    Status s = tx.status();
+    if (s.ok())
+      s = append_audit(*db, c.actor(), "settlement.presettle", facts.psn_no,
+                       Json({{"setl_id", facts.setl_id}}).dump());
+    if (s.ok()) s = tx.commit();
+    if (!s.ok()) {
+      log("error", "audit write failed", {{"error", s.to_string()}, {"request_id", c.request_id}});
+      return Out::fail(status_error(s));
+    }
+  }
   Out o;
   o.http = 200;
+  o.replayed = r->replayed;
   o.body = settlement_output(*r, false);
   return o;
 }
@@ -343,7 +347,9 @@ Out ApiServer::Impl::op_settlement_get(Call& c, std::string_view setl_id, bool a
   if (accident && !is_accident)
     return Out::fail(api_error(ApiCode::kNotFound, "no accident case " + std::string(setl_id)));
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return Out::fail(status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     store::Tx tx(*db);
     Status st = tx.status();
     if (st.ok())
@@ -384,7 +390,9 @@ void ApiServer::Impl::h_accident_post(Call& c) {
   ClaimFacts facts;
   if (auto e = check_claim(c.req.body, &facts)) return reply_error(c, *e);
   std::string claim = c.req.body;
-  if (facts.kind.empty()) {
+  if (facts.kind_null_at != std::string::npos) {
+    claim.replace(facts.kind_null_at, 4, "\"accident\"");  // "kind": null
+  } else if (facts.kind.empty()) {
     const size_t brace = claim.find('{');  // check_claim proved it is an object
     const size_t next = claim.find_first_not_of(" \t\r\n", brace + 1);
     const bool empty = next != std::string::npos && claim[next] == '}';
@@ -392,7 +400,8 @@ void ApiServer::Impl::h_accident_post(Call& c) {
   }
   Out o =
       op_settle(c, claim, c.req.get_param_value("plan_id"), true, true, Action::kAccidentSubmit);
-  if (!o.error) o.http = 201;
+  // 201: a case made now; a retry of it is answered 200 (replayed).
+  if (!o.error && !o.replayed) o.http = 201;
   reply(c, o);
 }
 
@@ -407,7 +416,7 @@ void ApiServer::Impl::h_transaction(Call& c) {
     o = Out::fail(*e);
   } else if (const EnvelopeFields* fields = envelope_fields(env.infno); fields == nullptr) {
     o = Out::fail(api_error(ApiCode::kUnknownInfno,
-                            "infno " + env.infno.substr(0, 16) +
+                            "infno " + clip_utf8(env.infno, 16) +
                                 " is not served; this API answers 1101, 2303, 2304 and 2305"));
   } else if (env.infno == "2303" || env.infno == "2304") {
     const bool commit = env.infno == "2304";
@@ -455,7 +464,8 @@ void ApiServer::Impl::h_transaction(Call& c) {
     j["output"] = Json::parse(o.body, nullptr, false);
   }
   c.res.status = 200;
-  c.res.set_content(j.dump(), kJson);
+  // Messages may quote the client's text.
+  c.res.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
 }
 
 }  // namespace huibao::server

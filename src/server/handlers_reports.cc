@@ -138,7 +138,9 @@ std::optional<ApiError> ApiServer::Impl::run_report(Call& c, const books::Report
   q.unmasked = !c.masked();
   Result<std::string> made = Status::Ok();
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return status_error(lease.status());
+    DbPool::Lease& db = *lease;
     made = books::report_json(*db, info.kind, q, trace);
   }
   if (!made.ok()) {
@@ -162,7 +164,9 @@ std::optional<ApiError> ApiServer::Impl::audit_report_read(Call& c, std::string_
   if (trace.persons.empty()) return std::nullopt;
   std::map<std::string_view, std::vector<std::string_view>> shown;
   for (const books::ReportTrace::PersonRow& p : trace.persons) shown[p.psn_no].push_back(p.setl_id);
-  DbPool::Lease db = pool->acquire();
+  Result<DbPool::Lease> lease = pool->acquire();
+  if (!lease.ok()) return status_error(lease.status());
+  DbPool::Lease& db = *lease;
   store::Tx tx(*db);
   Status s = tx.status();
   for (const auto& [psn_no, setl_ids] : shown) {
@@ -315,7 +319,9 @@ void ApiServer::Impl::h_balances(Call& c) {
   std::vector<books::BalanceRow> rows;
   Status s;
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return reply_error(c, status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     s = books::book_balances(*db, f, &rows);
   }
   if (!s.ok()) {
@@ -347,7 +353,9 @@ void ApiServer::Impl::h_books_check(Call& c) {
   books::BooksCheck r;
   Status s;
   {
-    DbPool::Lease db = pool->acquire();
+    Result<DbPool::Lease> lease = pool->acquire();
+    if (!lease.ok()) return reply_error(c, status_error(lease.status()));
+    DbPool::Lease& db = *lease;
     s = books::check_books(*db, &r);
   }
   if (!s.ok()) {

@@ -30,7 +30,8 @@ void Metrics::observe(int route, int status, double seconds) {
 }
 
 void Metrics::settlement(Code outcome, bool replayed) {
-  const size_t slot = replayed ? kOutcomes - 1 : size_t(outcome);
+  const size_t slot = replayed ? kReplayedSlot : size_t(outcome);
+  HB_ASSERT(slot < kOutcomes);
   outcomes_[slot].fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -39,7 +40,7 @@ int64_t Metrics::requests(int route, int status) const {
 }
 
 int64_t Metrics::settlements(std::string_view outcome) const {
-  if (outcome == "replayed") return outcomes_[kOutcomes - 1].load();
+  if (outcome == "replayed") return outcomes_[kReplayedSlot].load();
   if (outcome == "settled") return outcomes_[0].load();
   Code c;
   if (!code_from_name(outcome, &c)) return 0;
@@ -98,7 +99,7 @@ std::string Metrics::render() const {
   for (size_t i = 0; i < kOutcomes; ++i) {
     const int64_t n = outcomes_[i].load(std::memory_order_relaxed);
     const std::string name =
-        i == kOutcomes - 1 ? "replayed" : (i == 0 ? "settled" : std::string(code_name(Code(i))));
+        i == kReplayedSlot ? "replayed" : (i == 0 ? "settled" : std::string(code_name(Code(i))));
     std::snprintf(buf, sizeof buf, "huibao_settlements_total{outcome=\"%s\"} %lld\n", name.c_str(),
                   (long long)n);
     out += buf;

@@ -21,8 +21,8 @@ class Metrics {
   static constexpr std::array<double, 14> kBucketsSeconds = {
       0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
   // The status codes counted one by one; any other is counted as "other".
-  static constexpr std::array<int, 15> kStatuses = {200, 201, 204, 400, 401, 403, 404, 405,
-                                                    409, 413, 415, 422, 429, 500, 503};
+  static constexpr std::array<int, 16> kStatuses = {200, 201, 204, 400, 401, 403, 404, 405,
+                                                    409, 411, 413, 415, 422, 429, 500, 503};
 
   explicit Metrics(std::vector<std::string> routes);
 
@@ -30,6 +30,7 @@ class Metrics {
   void observe(int route, int status, double seconds);
   void settlement(Code outcome, bool replayed);
   void in_flight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
+  int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   std::string render() const;
 
   int64_t requests(int route, int status) const;  // for tests
@@ -46,8 +47,9 @@ class Metrics {
   static int status_slot(int status);
 
   std::vector<std::unique_ptr<Route>> routes_;
-  // By Code, then one slot for replayed.
-  static constexpr size_t kOutcomes = size_t(Code::kStoreSchema) + 2;
+  // One slot per Code (kOk: settled), then one for replayed.
+  static constexpr size_t kReplayedSlot = kCodeCount;
+  static constexpr size_t kOutcomes = kCodeCount + 1;
   std::array<std::atomic<int64_t>, kOutcomes> outcomes_{};
   std::atomic<int64_t> in_flight_{0};
 };

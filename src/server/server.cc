@@ -2,7 +2,9 @@
 // rate limit, permission, metrics, log) and the operations endpoints.
 #include "server/server.h"
 
+#include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include "core/resident_id.h"
 #include "server/server_internal.h"
@@ -63,7 +66,7 @@ std::optional<ApiError> parse_object(std::string_view body,
     std::string list;
     for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
     return api_error(ApiCode::kUnknownField,
-                     "unknown field '" + key.substr(0, 64) + "': this endpoint takes " + list);
+                     "unknown field '" + clip_utf8(key, 64) + "': this endpoint takes " + list);
   }
   for (const std::string& key : dropped) out->erase(key);
   return std::nullopt;
@@ -129,6 +132,7 @@ ApiServer::ApiServer() : impl_(std::make_unique<Impl>()) {}
 ApiServer::~ApiServer() {
   stop();
   if (impl_->settler) impl_->settler->drain();
+  if (impl_->stop_fd >= 0) ::close(impl_->stop_fd);
 }
 
 namespace {
@@ -242,18 +246,26 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerConfig& config)
   std::unique_ptr<ApiServer> server(new ApiServer());
   Impl& m = *server->impl_;
   m.config = config;
-  Result<std::unique_ptr<DbPool>> pool = DbPool::open(config.store_url, config.readers);
+  const std::chrono::milliseconds wait(config.pool_wait_ms);
+  Result<std::unique_ptr<DbPool>> pool = DbPool::open(config.store_url, config.readers, wait);
   if (!pool.ok()) return pool.status();
   m.pool = std::move(*pool);
+  Result<std::unique_ptr<DbPool>> key_pool = DbPool::open(config.store_url, 1, wait);
+  if (!key_pool.ok()) return key_pool.status();
+  m.key_pool = std::move(*key_pool);
   if (Status s = m.load_plans(); !s.ok()) return s;
-  DbPool* p = m.pool.get();
+  DbPool* p = m.key_pool.get();
   m.keys = std::make_unique<KeyCache>(
-      [p](std::string_view key_id) {
-        DbPool::Lease db = p->acquire();
-        return load_api_key(*db, key_id);
+      [p](std::string_view key_id) -> Result<std::optional<StoredKey>> {
+        Result<DbPool::Lease> db = p->acquire();
+        if (!db.ok()) return db.status();
+        return load_api_key(**db, key_id);
       },
       std::chrono::milliseconds(config.key_cache_ms));
   m.limiter = std::make_unique<RateLimiter>(config.rate_per_key, config.burst_per_key);
+  m.auth_failures =
+      std::make_unique<RateLimiter>(config.auth_failure_rate_per_address,
+                                    config.auth_failure_burst_per_address, kAuthAddressesMax);
   std::vector<std::string> names;
   for (int r = 0; r < kRouteCount; ++r) names.push_back(route_name(RouteId(r)));
   m.metrics = std::make_unique<Metrics>(std::move(names));
@@ -289,7 +301,11 @@ Result<int> ApiServer::bind() {
   }
   // httplib listens with a backlog of 5; 64 clients connecting at once would
   // see dropped SYNs (a second's retry). Linux lets listen() raise it.
-  if (m.bound_fd >= 0) ::listen(m.bound_fd, 1024);
+  if (m.bound_fd >= 0) {
+    ::listen(m.bound_fd, 1024);
+    std::lock_guard lock(m.stop_mu);
+    m.stop_fd = ::dup(m.bound_fd);
+  }
   return m.port;
 }
 
@@ -304,6 +320,11 @@ Status ApiServer::run() {
   for (const auto& [id, info] : m.plans) f["plans"].push_back(id);
   m.log("info", "serving", f);
   const bool ok = m.http.listen_after_bind();
+  {
+    std::lock_guard lock(m.stop_mu);
+    if (m.stop_fd >= 0) ::close(m.stop_fd);
+    m.stop_fd = -1;
+  }
   // listen_after_bind returns once the pool's threads have finished their
   // connections; then what the settler has queued is committed.
   m.settler->drain();
@@ -318,6 +339,13 @@ void ApiServer::stop() {
   if (m.draining.exchange(true)) return;
   m.log("info", "shutting down: no new connections; finishing requests in flight", Json::object());
   m.http.stop();
+  // httplib's stop() does nothing until its listener runs, so a stop before
+  // or while run() starts would be lost. Shutting the listening socket down
+  // (through a descriptor of our own, never one httplib may have closed and
+  // the system reused) ends the accept loop now or as soon as it starts.
+  // After httplib's own stop(), so the two never both close its socket.
+  std::lock_guard lock(m.stop_mu);
+  if (m.stop_fd >= 0) ::shutdown(m.stop_fd, SHUT_RDWR);
 }
 
 bool ApiServer::running() const {
@@ -385,26 +413,23 @@ std::string request_id_of(const httplib::Request& req, uint64_t n) {
   return buf;
 }
 
-// An answer after which the connection is closed. Used where the request's
-// body was not read (a declared body over the limit): what follows on the
-// connection is that body, not a request, and answering it as requests
-// would let a body smuggle requests in. httplib (0.11) closes a connection
-// only when the client asks or its keep-alive count runs out, whatever the
-// answer's Connection header says; but a content provider that returns
-// false makes the write fail, which ends the connection's loop (shutdown and
-// close). So the body goes out whole through a provider that then returns
-// false, after a "Connection: close" header that tells the client why.
-void answer_and_close(httplib::Response& res, int status, const ApiError& e) {
-  res.status = status;
-  res.set_header("Connection", "close");
-  auto body = std::make_shared<const std::string>(error_body(e));
-  res.set_content_provider(body->size(), "application/json; charset=utf-8",
-                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                             if (offset < body->size())
-                               sink.write(body->data() + offset,
-                                          std::min(length, body->size() - offset));
-                             return false;
-                           });
+// The principal the pre-routing check authenticated, for the handler of the
+// same request: httplib runs both on one thread, pre-routing first, and the
+// pre-routing check resets it for every request.
+struct Authenticated {
+  bool set = false;
+  Principal who;
+};
+thread_local Authenticated t_authenticated;
+
+bool authenticated_path(const std::string& path) {
+  return path.rfind("/api/v1/", 0) == 0 || path.rfind("/fsi/", 0) == 0;
+}
+
+// A request after whose headers a body follows (one httplib would read).
+bool has_body(const httplib::Request& req) {
+  const std::string len = req.get_header_value("Content-Length");
+  return req.has_header("Transfer-Encoding") || (!len.empty() && len != "0");
 }
 
 // A declared Content-Length above what the path takes (unparseable counts
@@ -427,74 +452,235 @@ std::string bearer_token(const httplib::Request& req) {
   return req.get_header_value("X-Api-Key");
 }
 
+std::string seconds_text(double s) {
+  return std::to_string(int64_t(s) + 1);
+}
+
 }  // namespace
 
-httplib::Server::Handler ApiServer::Impl::wrap(RouteId route, bool authenticated, Action action,
-                                               std::function<void(Call&)> fn) {
-  return [this, route, authenticated, action, fn = std::move(fn)](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    const auto t0 = std::chrono::steady_clock::now();
-    metrics->in_flight(1);
-    Call c(req, res, request_id_of(req, ++request_counter));
+// The answer in res (status, body, Content-Type) goes out, then the
+// connection is closed. httplib (0.11) closes a connection only when the client asks or its
+// keep-alive count runs out, whatever the answer's Connection header says;
+// but a content provider that returns false makes the write fail, which ends
+// the connection's loop (shutdown and close). So the body goes out whole
+// through a provider that then returns false, after a "Connection: close"
+// header that tells the client why. What follows on the connection (an
+// unread body) is never answered as requests, so a body cannot smuggle
+// requests in.
+void close_after_answer(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  std::string type = res.get_header_value("Content-Type");
+  if (type.empty()) type = "application/json; charset=utf-8";
+  res.headers.erase("Content-Type");
+  auto body = std::make_shared<const std::string>(std::move(res.body));
+  res.body.clear();
+  HB_ASSERT(!body->empty());  // an empty body would never reach the provider
+  res.set_content_provider(
+      body->size(), type, [body](size_t offset, size_t length, httplib::DataSink& sink) {
+        if (offset < body->size())
+          sink.write(body->data() + offset, std::min(length, body->size() - offset));
+        return false;
+      });
+}
+
+void answer_and_close(httplib::Response& res, const ApiError& e) {
+  res.status = e.http;
+  res.set_content(error_body(e), "application/json; charset=utf-8");
+  close_after_answer(res);
+}
+
+std::optional<ApiError> ApiServer::Impl::check_before_body(const httplib::Request& req,
+                                                           bool take_token, Principal* who,
+                                                           std::string* retry_after) {
+  // httplib would decompress a gzip, deflate or br body without a bound on
+  // what it grows to.
+  for (size_t i = 0; i < req.get_header_value_count("Content-Encoding"); ++i) {
+    const std::string enc = req.get_header_value("Content-Encoding", i);
+    if (enc.empty() || strcasecmp(enc.c_str(), "identity") == 0) continue;
+    return api_error(ApiCode::kUnsupportedEncoding,
+                     "send the body without Content-Encoding (identity); compressed bodies are "
+                     "not taken");
+  }
+  // httplib (0.11) applies its payload limit to a declared Content-Length
+  // only: a chunked body, or one without a length, it reads to the end
+  // whatever its size. Bodies must declare their length.
+  const bool reads_body =
+      req.method == "POST" || req.method == "PUT" || req.method == "PATCH" || req.method == "PRI";
+  if (req.has_header("Transfer-Encoding") || (reads_body && !req.has_header("Content-Length")))
+    return api_error(ApiCode::kLengthRequired,
+                     "send the body with a Content-Length (Transfer-Encoding, chunked, is not "
+                     "taken)");
+  if (!reads_body && req.method != "DELETE" && has_body(req))
+    return api_error(ApiCode::kBadRequest, req.method + " takes no body");
+  size_t limit = 0;
+  if (declared_too_large(req, config, &limit))
+    return api_error(ApiCode::kPayloadTooLarge,
+                     "the body is larger than " + std::to_string(limit) + " bytes");
+  if (!authenticated_path(req.path)) return std::nullopt;
+
+  // The key. A client address with too many failures is answered from the
+  // key cache only: its unknown keys cost no lookup.
+  const std::string& address = req.remote_addr;
+  double retry_s = 0;
+  const bool may_load = auth_failures->peek(address, &retry_s);
+  auto failed = [&](std::string message) {
+    double ignored = 0;
+    (void)auth_failures->admit(address, &ignored);
+    if (!may_load) {
+      *retry_after = seconds_text(retry_s);
+      return api_error(ApiCode::kRateLimited,
+                       "too many requests with bad API keys from this address; retry after " +
+                           *retry_after + " s");
+    }
+    return api_error(ApiCode::kUnauthorized, std::move(message));
+  };
+  const std::string token = bearer_token(req);
+  if (token.empty()) return failed("send your API key: Authorization: Bearer hb_...");
+  Result<KeyCache::Verdict> v = keys->authenticate(token, who, may_load);
+  if (!v.ok()) {
+    log("error", "api key lookup failed", {{"error", v.status().to_string()}});
+    return status_error(v.status());
+  }
+  switch (*v) {
+    case KeyCache::Verdict::kOk:
+      break;
+    case KeyCache::Verdict::kRevoked:
+      return failed("this API key was revoked");
+    default:
+      return failed("unknown or malformed API key");
+  }
+  if (!(take_token ? limiter->admit(who->key_id, &retry_s)
+                   : limiter->peek(who->key_id, &retry_s))) {
+    *retry_after = seconds_text(retry_s);
+    return api_error(ApiCode::kRateLimited,
+                     "too many requests for this key; retry after " + *retry_after + " s");
+  }
+  return std::nullopt;
+}
+
+void ApiServer::Impl::refuse_before_body(const httplib::Request& req, httplib::Response& res,
+                                         const ApiError& e, const std::string& retry_after) {
+  const std::string request_id = request_id_of(req, ++request_counter);
+  res.set_header("X-Request-Id", request_id);
+  if (e.http == 401) res.set_header("WWW-Authenticate", "Bearer");
+  if (!retry_after.empty()) res.set_header("Retry-After", retry_after);
+  // The body was not read: close after the answer, unless there is none.
+  if (has_body(req) || req.has_header("Content-Encoding")) {
+    answer_and_close(res, e);
+  } else {
+    res.status = e.http;
+    res.set_content(error_body(e), "application/json; charset=utf-8");
+  }
+  metrics->observe(kOther, e.http, 0);
+  access_log(req, e.http, 0, Principal{}, request_id, kOther, e.code);
+}
+
+void ApiServer::Impl::access_log(const httplib::Request& req, int status, double seconds,
+                                 const Principal& who, std::string_view request_id, RouteId route,
+                                 std::string_view code) noexcept {
+  if (!config.access_log || route == kHealthz || route == kMetricsRoute) return;
+  try {
+    char line[512];
+    std::snprintf(
+        line, sizeof line,
+        "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"%s\","
+        "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"key_id\":"
+        "\"%s\",\"role\":\"%s\",\"org\":%s,\"code\":\"%s\"}\n",
+        store::utc_timestamp_now().c_str(), std::string(request_id).c_str(),
+        req.method.size() < 10 ? req.method.c_str() : "?", route_name(route), status, seconds * 1e3,
+        who.key_id.c_str(), who.key_id.empty() ? "" : std::string(role_name(who.role)).c_str(),
+        Json(who.org_code).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(),
+        std::string(code).c_str());
+    std::lock_guard lock(log_mu);
+    std::fputs(line, stderr);
+  } catch (...) {
+    // A log line is not worth a failed answer.
+  }
+}
+
+void ApiServer::Impl::finish(const Call& c, RouteId route,
+                             std::chrono::steady_clock::time_point t0) noexcept {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  metrics->observe(route, c.res.status, seconds);
+  metrics->in_flight(-1);
+  access_log(c.req, c.res.status, seconds, c.who, c.request_id, route, c.error_code);
+}
+
+void ApiServer::Impl::serve(RouteId route, bool authenticated, Action action,
+                            const httplib::Request& req, httplib::Response& res,
+                            const httplib::ContentReader* reader,
+                            const std::function<void(Call&)>& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  metrics->in_flight(1);
+  Call c(req, res, request_id_of(req, ++request_counter));
+  c.reader = reader;
+  // However the handler ends (an answer, or an exception), the request is
+  // counted out, measured and logged.
+  struct Finish {
+    Impl& m;
+    const Call& c;
+    RouteId route;
+    std::chrono::steady_clock::time_point t0;
+    ~Finish() { m.finish(c, route, t0); }
+  } finish_guard{*this, c, route, t0};
+  const Authenticated auth = std::exchange(t_authenticated, Authenticated{});
+  try {
     res.set_header("X-Request-Id", c.request_id);
     [&] {
-      const size_t limit = route == kRollImport ? config.max_upload_bytes : config.max_body_bytes;
-      if (req.body.size() > limit)
-        return reply_error(
-            c, api_error(ApiCode::kPayloadTooLarge,
-                         "the body is larger than " + std::to_string(limit) + " bytes"));
       if (authenticated) {
-        const std::string token = bearer_token(req);
-        if (token.empty())
-          return reply_error(c, api_error(ApiCode::kUnauthorized,
-                                          "send your API key: Authorization: Bearer hb_..."));
-        Result<KeyCache::Verdict> v = keys->authenticate(token, &c.who);
-        if (!v.ok()) {
-          log("error", "api key lookup failed", {{"error", v.status().to_string()}});
-          return reply_error(c, status_error(v.status()));
-        }
-        switch (*v) {
-          case KeyCache::Verdict::kOk:
-            break;
-          case KeyCache::Verdict::kRevoked:
-            return reply_error(c, api_error(ApiCode::kUnauthorized, "this API key was revoked"));
-          default:
-            return reply_error(c,
-                               api_error(ApiCode::kUnauthorized, "unknown or malformed API key"));
-        }
-        double retry_s = 0;
-        if (!limiter->admit(c.who.key_id, &retry_s)) {
-          res.set_header("Retry-After", std::to_string(int64_t(retry_s) + 1));
-          return reply_error(
-              c, api_error(ApiCode::kRateLimited, "too many requests for this key; retry after " +
-                                                      std::to_string(int64_t(retry_s) + 1) + " s"));
-        }
+        // The key was checked before the body was read (check_before_body).
+        if (!auth.set)
+          return reply_error(c, api_error(ApiCode::kUnauthorized, "send your API key"));
+        c.who = auth.who;
         if (auto e = authorize(c, action)) return reply_error(c, *e);
       }
       if (draining && route != kHealthz && route != kReadyz && route != kMetricsRoute)
         res.set_header("Connection", "close");
       fn(c);
-      if (res.status == -1) res.status = 200;
     }();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    metrics->observe(route, res.status, seconds);
-    metrics->in_flight(-1);
-    if (config.access_log && route != kHealthz && route != kMetricsRoute) {
-      char line[512];
-      std::snprintf(line, sizeof line,
-                    "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"%s\","
-                    "\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"key_id\":"
-                    "\"%s\",\"role\":\"%s\",\"org\":%s,\"code\":\"%s\"}\n",
-                    store::utc_timestamp_now().c_str(), c.request_id.c_str(),
-                    req.method.size() < 10 ? req.method.c_str() : "?", route_name(route),
-                    res.status, seconds * 1e3, c.who.key_id.c_str(),
-                    c.who.key_id.empty() ? "" : std::string(role_name(c.who.role)).c_str(),
-                    Json(c.who.org_code).dump().c_str(), c.error_code.c_str());
-      std::lock_guard lock(log_mu);
-      std::fputs(line, stderr);
+    if (res.status == -1) res.status = 200;
+  } catch (const std::exception& ex) {
+    log("error", "handler failed", {{"error", ex.what()}, {"request_id", c.request_id}});
+    c.error_code = "internal_error";
+    answer_and_close(res, api_error(ApiCode::kInternal, "the server failed; the error is logged"));
+  } catch (...) {
+    log("error", "handler failed", {{"error", "unknown exception"}, {"request_id", c.request_id}});
+    c.error_code = "internal_error";
+    answer_and_close(res, api_error(ApiCode::kInternal, "the server failed; the error is logged"));
+  }
+  // A route that reads its own body and did not: the body is still on the
+  // connection. A small one is read and dropped; a large one closes it.
+  if (reader != nullptr && !c.body_read && has_body(req) && !res.content_provider_) {
+    const int status = res.status;
+    const std::string len = req.get_header_value("Content-Length");
+    bool drained = false;
+    if (std::strtoull(len.c_str(), nullptr, 10) <= config.max_body_bytes) {
+      auto drop = [](const char*, size_t) { return true; };
+      drained = req.is_multipart_form_data()
+                    ? (*reader)([](const httplib::MultipartFormData&) { return true; }, drop)
+                    : (*reader)(drop);
     }
+    res.status = status;  // a failed read sets it
+    if (!drained) close_after_answer(res);
+  }
+}
+
+httplib::Server::Handler ApiServer::Impl::wrap(RouteId route, bool authenticated, Action action,
+                                               std::function<void(Call&)> fn) {
+  return [this, route, authenticated, action, fn = std::move(fn)](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+    serve(route, authenticated, action, req, res, nullptr, fn);
   };
+}
+
+httplib::Server::HandlerWithContentReader ApiServer::Impl::wrap_reader(
+    RouteId route, Action action, std::function<void(Call&)> fn) {
+  return
+      [this, route, action, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res,
+                                                const httplib::ContentReader& reader) {
+        serve(route, true, action, req, res, &reader, fn);
+      };
 }
 
 void ApiServer::Impl::h_readyz(Call& c) {
@@ -504,9 +690,11 @@ void ApiServer::Impl::h_readyz(Call& c) {
     ready = false;
     checks["server"] = "shutting down";
   }
-  {
-    DbPool::Lease db = pool->acquire();
-    Result<int> v = store::schema_version(*db);
+  if (Result<DbPool::Lease> db = pool->acquire(); !db.ok()) {
+    ready = false;
+    checks["store"] = "every connection busy: " + db.status().to_string();
+  } else {
+    Result<int> v = store::schema_version(**db);
     const int want = store::embedded_migrations().back().version;
     if (!v.ok()) {
       ready = false;
@@ -536,81 +724,104 @@ void ApiServer::Impl::h_readyz(Call& c) {
 void ApiServer::Impl::routes() {
   constexpr Action kNone = Action::kPlanRead;  // unused for unauthenticated routes
   auto& s = http;
-  s.Get("/healthz", wrap(kHealthz, false, kNone, [](Call& c) {
-          c.res.set_content("{\"status\":\"ok\"}", "application/json; charset=utf-8");
-        }));
-  s.Get("/readyz", wrap(kReadyz, false, kNone, [this](Call& c) { h_readyz(c); }));
-  s.Get("/metrics", wrap(kMetricsRoute, false, kNone, [this](Call& c) {
-          c.res.set_content(metrics->render(), "text/plain; version=0.0.4; charset=utf-8");
-        }));
-  s.Get("/openapi.json", wrap(kOpenApi, false, kNone, [](Call& c) {
-          c.res.set_content(std::string(openapi_json()), "application/json; charset=utf-8");
-        }));
+  // Each pattern's methods, for 405 and Allow.
+  auto allow = [this](const std::string& pattern, const char* method) {
+    for (RouteMethods& r : route_methods) {
+      if (r.pattern == pattern) {
+        r.allow += std::string(", ") + method;
+        return;
+      }
+    }
+    route_methods.push_back({pattern, std::regex(pattern), method});
+  };
+  auto get = [&](const std::string& pattern, httplib::Server::Handler h) {
+    s.Get(pattern, std::move(h));
+    allow(pattern, "GET");
+  };
+  auto post = [&](const std::string& pattern, httplib::Server::Handler h) {
+    s.Post(pattern, std::move(h));
+    allow(pattern, "POST");
+  };
+  get("/healthz", wrap(kHealthz, false, kNone, [](Call& c) {
+        c.res.set_content("{\"status\":\"ok\"}", "application/json; charset=utf-8");
+      }));
+  get("/readyz", wrap(kReadyz, false, kNone, [this](Call& c) { h_readyz(c); }));
+  get("/metrics", wrap(kMetricsRoute, false, kNone, [this](Call& c) {
+        c.res.set_content(metrics->render(), "text/plain; version=0.0.4; charset=utf-8");
+      }));
+  get("/openapi.json", wrap(kOpenApi, false, kNone, [](Call& c) {
+        c.res.set_content(std::string(openapi_json()), "application/json; charset=utf-8");
+      }));
 
   const std::string v1 = "/api/v1";
-  s.Get(v1 + "/persons/([^/]+)",
-        wrap(kPersonGet, true, Action::kPersonRead, [this](Call& c) { h_person(c); }));
-  s.Post(v1 + "/presettlements",
-         wrap(kPresettle, true, Action::kPresettle, [this](Call& c) { h_presettle(c); }));
-  s.Post(v1 + "/settlements",
-         wrap(kSettle, true, Action::kSettle, [this](Call& c) { h_settle(c); }));
-  s.Get(v1 + "/settlements/([^/]+)", wrap(kSettlementGet, true, Action::kSettlementRead,
-                                          [this](Call& c) { h_settlement_get(c); }));
-  s.Post(v1 + "/settlements/([^/]+)/reversal",
-         wrap(kReverse, true, Action::kReverse, [this](Call& c) { h_reverse(c); }));
-  s.Post(v1 + "/accident-cases", wrap(kAccidentPost, true, Action::kAccidentSubmit,
-                                      [this](Call& c) { h_accident_post(c); }));
-  s.Get(v1 + "/accident-cases/([^/]+)",
-        wrap(kAccidentGet, true, Action::kAccidentRead, [this](Call& c) { h_accident_get(c); }));
-  s.Post(v1 + "/enrollments",
-         wrap(kEnrolPost, true, Action::kEnrol, [this](Call& c) { h_enrol(c); }));
-  s.Post(v1 + "/enrollments/renewals",
-         wrap(kRenewPost, true, Action::kRenew, [this](Call& c) { h_renew(c); }));
-  s.Post(v1 + "/enrollments/cancellations",
-         wrap(kCancelPost, true, Action::kCancel, [this](Call& c) { h_cancel(c); }));
-  s.Get(v1 + "/plans", wrap(kPlansGet, true, Action::kPlanRead, [this](Call& c) { h_plans(c); }));
-  s.Get(v1 + "/plans/([^/]+)/drug-lists",
-        wrap(kDrugListsGet, true, Action::kPlanRead, [this](Call& c) { h_drug_lists(c); }));
+  get(v1 + "/persons/([^/]+)",
+      wrap(kPersonGet, true, Action::kPersonRead, [this](Call& c) { h_person(c); }));
+  post(v1 + "/presettlements",
+       wrap(kPresettle, true, Action::kPresettle, [this](Call& c) { h_presettle(c); }));
+  post(v1 + "/settlements", wrap(kSettle, true, Action::kSettle, [this](Call& c) { h_settle(c); }));
+  get(v1 + "/settlements/([^/]+)", wrap(kSettlementGet, true, Action::kSettlementRead,
+                                        [this](Call& c) { h_settlement_get(c); }));
+  post(v1 + "/settlements/([^/]+)/reversal",
+       wrap(kReverse, true, Action::kReverse, [this](Call& c) { h_reverse(c); }));
+  post(v1 + "/accident-cases",
+       wrap(kAccidentPost, true, Action::kAccidentSubmit, [this](Call& c) { h_accident_post(c); }));
+  get(v1 + "/accident-cases/([^/]+)",
+      wrap(kAccidentGet, true, Action::kAccidentRead, [this](Call& c) { h_accident_get(c); }));
+  post(v1 + "/enrollments",
+       wrap(kEnrolPost, true, Action::kEnrol, [this](Call& c) { h_enrol(c); }));
+  post(v1 + "/enrollments/renewals",
+       wrap(kRenewPost, true, Action::kRenew, [this](Call& c) { h_renew(c); }));
+  post(v1 + "/enrollments/cancellations",
+       wrap(kCancelPost, true, Action::kCancel, [this](Call& c) { h_cancel(c); }));
+  get(v1 + "/plans", wrap(kPlansGet, true, Action::kPlanRead, [this](Call& c) { h_plans(c); }));
+  get(v1 + "/plans/([^/]+)/drug-lists",
+      wrap(kDrugListsGet, true, Action::kPlanRead, [this](Call& c) { h_drug_lists(c); }));
+  // The upload streams its body to files (Call::reader) instead of memory.
   s.Post(v1 + "/roll/imports",
-         wrap(kRollImport, true, Action::kRollImport, [this](Call& c) { h_roll_import(c); }));
-  s.Get(v1 + "/reports",
-        wrap(kReportsList, true, Action::kReportRead, [this](Call& c) { h_reports(c); }));
-  s.Get(v1 + "/reports/([^/]+)",
-        wrap(kReportGet, true, Action::kReportRead, [this](Call& c) { h_report(c); }));
-  s.Get(v1 + "/charts/([^/]+)",
-        wrap(kChartGet, true, Action::kReportRead, [this](Call& c) { h_chart(c); }));
-  s.Get(v1 + "/books/balances",
-        wrap(kBalancesGet, true, Action::kReportRead, [this](Call& c) { h_balances(c); }));
-  s.Get(v1 + "/books/check",
-        wrap(kBooksCheckGet, true, Action::kReportRead, [this](Call& c) { h_books_check(c); }));
+         wrap_reader(kRollImport, Action::kRollImport, [this](Call& c) { h_roll_import(c); }));
+  allow(v1 + "/roll/imports", "POST");
+  get(v1 + "/reports",
+      wrap(kReportsList, true, Action::kReportRead, [this](Call& c) { h_reports(c); }));
+  get(v1 + "/reports/([^/]+)",
+      wrap(kReportGet, true, Action::kReportRead, [this](Call& c) { h_report(c); }));
+  get(v1 + "/charts/([^/]+)",
+      wrap(kChartGet, true, Action::kReportRead, [this](Call& c) { h_chart(c); }));
+  get(v1 + "/books/balances",
+      wrap(kBalancesGet, true, Action::kReportRead, [this](Call& c) { h_balances(c); }));
+  get(v1 + "/books/check",
+      wrap(kBooksCheckGet, true, Action::kReportRead, [this](Call& c) { h_books_check(c); }));
   // The national envelope: this path, and the national platform's own, so a
   // hospital system changes only the host it calls.
   auto tx = wrap(kTransaction, true, Action::kPlanRead, [this](Call& c) { h_transaction(c); });
-  s.Post(v1 + "/transactions", tx);
-  s.Post("/fsi/api/rsfComIfsService/callService", tx);
+  post(v1 + "/transactions", tx);
+  post("/fsi/api/rsfComIfsService/callService", tx);
 
-  // Refusals before routing: a declared body larger than the route takes is
-  // not read; the connection is closed after the answer. With "Expect:
-  // 100-continue" the client is told before it sends the body.
-  auto too_large = [this](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = 0;
-    if (!declared_too_large(req, config, &limit)) return false;
-    answer_and_close(res, 413,
-                     api_error(ApiCode::kPayloadTooLarge,
-                               "the body is larger than " + std::to_string(limit) + " bytes"));
-    metrics->observe(kOther, 413, 0);
-    return true;
-  };
-  s.set_pre_routing_handler([too_large](const httplib::Request& req, httplib::Response& res) {
-    return too_large(req, res) ? httplib::Server::HandlerResponse::Handled
-                               : httplib::Server::HandlerResponse::Unhandled;
+  // Refusals on the headers alone, before any body is read
+  // (check_before_body). With "Expect: 100-continue" the client is told
+  // before it sends the body; the rate token is taken by the pre-routing
+  // check that follows a 100.
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_authenticated = Authenticated{};
+    Principal who;
+    std::string retry_after;
+    std::optional<ApiError> e = check_before_body(req, true, &who, &retry_after);
+    if (!e) {
+      t_authenticated = Authenticated{true, std::move(who)};
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    refuse_before_body(req, res, *e, retry_after);
+    return httplib::Server::HandlerResponse::Handled;
   });
-  s.set_expect_100_continue_handler(
-      [too_large](const httplib::Request& req, httplib::Response& res) {
-        return too_large(req, res) ? 413 : 100;
-      });
-  // Whatever httplib answers itself (no route, a bad request line, a body
-  // over the payload limit) gets the same JSON error shape.
+  s.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    Principal who;
+    std::string retry_after;
+    std::optional<ApiError> e = check_before_body(req, false, &who, &retry_after);
+    if (!e) return 100;
+    refuse_before_body(req, res, *e, retry_after);
+    return e->http;
+  });
+  // Whatever httplib answers itself (no route, a bad request line) gets the
+  // same JSON error shape.
   s.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                   httplib::Response& res) {
     if (!res.body.empty() || res.content_provider_)
@@ -618,34 +829,27 @@ void ApiServer::Impl::routes() {
     ApiError e;
     switch (res.status) {
       case 404: {
-        static const char* kKnown[] = {"/healthz",
-                                       "/readyz",
-                                       "/metrics",
-                                       "/openapi.json",
-                                       "/api/v1/presettlements",
-                                       "/api/v1/settlements",
-                                       "/api/v1/accident-cases",
-                                       "/api/v1/enrollments",
-                                       "/api/v1/plans",
-                                       "/api/v1/roll/imports",
-                                       "/api/v1/transactions",
-                                       "/api/v1/reports",
-                                       "/api/v1/books/balances",
-                                       "/api/v1/books/check"};
-        bool known = false;
-        for (const char* k : kKnown) known = known || req.path == k;
-        e = known ? api_error(ApiCode::kMethodNotAllowed,
-                              req.method + " is not accepted here; see /openapi.json")
-                  : api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
+        // A path of a route, with a method the route does not take: 405.
+        std::string methods;
+        for (const RouteMethods& r : route_methods) {
+          if (std::regex_match(req.path, r.re)) methods += (methods.empty() ? "" : ", ") + r.allow;
+        }
+        if (!methods.empty()) {
+          e = api_error(ApiCode::kMethodNotAllowed,
+                        req.method + " is not accepted here (" + methods + "); see /openapi.json");
+          res.set_header("Allow", methods);
+        } else {
+          e = api_error(ApiCode::kNotFound, "no such endpoint; see /openapi.json");
+        }
         res.status = e.http;
         metrics->observe(kOther, e.http, 0);
         break;
       }
       case 413:
-        // httplib stopped reading a body (chunked, or without a length)
-        // over its payload limit: the rest of it is still unread.
+        // httplib refused a declared Content-Length over its payload limit
+        // (check_before_body refuses it first): the body is unread.
         metrics->observe(kOther, 413, 0);
-        answer_and_close(res, 413, api_error(ApiCode::kPayloadTooLarge, "the body is too large"));
+        answer_and_close(res, api_error(ApiCode::kPayloadTooLarge, "the body is too large"));
         return httplib::Server::HandlerResponse::Handled;
       default:
         e = res.status >= 500
@@ -658,21 +862,21 @@ void ApiServer::Impl::routes() {
     res.set_content(error_body(e), "application/json; charset=utf-8");
     return httplib::Server::HandlerResponse::Handled;
   }));
-  s.set_exception_handler(
-      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& ex) {
-          what = ex.what();
-        } catch (...) {
-        }
-        log("error", "handler failed", {{"error", what}});
-        res.status = 500;
-        res.set_content(
-            error_body(api_error(ApiCode::kInternal, "the server failed; the error is logged")),
-            "application/json; charset=utf-8");
-      });
+  // Handlers catch their own exceptions (serve); this is for httplib's and
+  // the checks before routing.
+  s.set_exception_handler([this](const httplib::Request&, httplib::Response& res,
+                                 std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    log("error", "handler failed", {{"error", what}});
+    metrics->observe(kOther, 500, 0);
+    answer_and_close(res, api_error(ApiCode::kInternal, "the server failed; the error is logged"));
+  });
 }
 
 }  // namespace huibao::server

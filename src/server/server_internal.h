@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -72,6 +73,10 @@ struct Call {
   Principal who;
   std::string request_id;
   std::string error_code;  // the code answered, for the log
+  // The upload route's body, read by its handler (nullptr elsewhere: the
+  // body is in req.body); body_read once the handler has read it whole.
+  const httplib::ContentReader* reader = nullptr;
+  bool body_read = false;
   std::string actor() const { return "api:" + who.org_code + "/" + who.key_id; }
   bool masked() const { return masks_personal_data(who.role); }
 };
@@ -81,6 +86,7 @@ struct Out {
   int http = 200;
   std::string body;  // JSON when no error
   std::optional<ApiError> error;
+  bool replayed = false;  // a settlement answered from the store
   static Out fail(ApiError e) {
     Out o;
     o.http = e.http;
@@ -100,14 +106,30 @@ struct ApiServer::Impl {
   ServerConfig config;
   std::unique_ptr<OnlineSettler> settler;
   std::unique_ptr<DbPool> pool;
+  // API keys are read on their own connection, so a request is never kept
+  // waiting for its key behind reports or a roll import on `pool`.
+  std::unique_ptr<DbPool> key_pool;
   std::unique_ptr<KeyCache> keys;
   std::unique_ptr<RateLimiter> limiter;
+  // Failed authentications per client address (before any key lookup).
+  std::unique_ptr<RateLimiter> auth_failures;
   std::unique_ptr<Metrics> metrics;
   std::map<std::string, PlanInfo, std::less<>> plans;
   std::string plans_json;  // GET /plans
   httplib::Server http;
   int bound_fd = -1;
+  // A duplicate of the listening socket, shut down by stop(): it stops the
+  // listener whether or not httplib has started listening yet. Closed by run().
+  int stop_fd = -1;
+  std::mutex stop_mu;
   int port = 0;
+  // Route patterns and their methods, for 405 and its Allow header.
+  struct RouteMethods {
+    std::string pattern;
+    std::regex re;
+    std::string allow;  // "GET", "POST", ...
+  };
+  std::vector<RouteMethods> route_methods;
   std::atomic<bool> draining{false};
   std::atomic<bool> running{false};
   std::atomic<uint64_t> request_counter{0};
@@ -118,6 +140,26 @@ struct ApiServer::Impl {
   void routes();
   httplib::Server::Handler wrap(RouteId route, bool authenticated, Action action,
                                 std::function<void(Call&)> fn);
+  // The same for a route that reads its body itself (Call::reader).
+  httplib::Server::HandlerWithContentReader wrap_reader(RouteId route, Action action,
+                                                        std::function<void(Call&)> fn);
+  void serve(RouteId route, bool authenticated, Action action, const httplib::Request& req,
+             httplib::Response& res, const httplib::ContentReader* reader,
+             const std::function<void(Call&)>& fn);
+  // The end of every request (metrics, in-flight count, access log); noexcept.
+  void finish(const Call& c, RouteId route, std::chrono::steady_clock::time_point t0) noexcept;
+  void access_log(const httplib::Request& req, int status, double seconds, const Principal& who,
+                  std::string_view request_id, RouteId route, std::string_view code) noexcept;
+  // What is refused on the request line and headers alone, before the body is
+  // read: a Content-Encoding (415), Transfer-Encoding or a body without
+  // Content-Length (411), a declared body over the route's limit (413), a
+  // missing or bad key on /api/v1 (401), too many failed keys from the
+  // address or requests for the key (429). take_token: spend the key's rate
+  // token (the pre-routing check; the 100-continue check only looks).
+  std::optional<ApiError> check_before_body(const httplib::Request& req, bool take_token,
+                                            Principal* who, std::string* retry_after);
+  void refuse_before_body(const httplib::Request& req, httplib::Response& res, const ApiError& e,
+                          const std::string& retry_after);
 
   // Logging: one JSON object per line on stderr.
   void log(std::string_view level, std::string_view msg, const Json& fields);
@@ -174,6 +216,12 @@ struct ApiServer::Impl {
   std::optional<ApiError> audit_report_read(Call& c, std::string_view what,
                                             const books::ReportTrace& trace);
 };
+
+// An answer after which the connection is closed: the request's body (or
+// the rest of it) was not read and must not be taken for the next request.
+void answer_and_close(httplib::Response& res, const ApiError& e);
+// The same for the answer already in res.
+void close_after_answer(httplib::Response& res);
 
 // JSON body helpers for the small endpoints (enrolment and the like): the
 // body must be an object whose keys are all in `allowed`.
