@@ -210,10 +210,17 @@ struct OnlineSettler::Impl {
     return s;
   }
 
+  // Whether routing reads the store: only to choose among several plans
+  // (with one plan, or a plan named, apply() itself finds a retry).
+  bool routes_by_store(std::string_view plan_id) const {
+    return plan_id.empty() && served.size() > 1;
+  }
+
   // Routes a claim: a retry to the plan it was settled under, else by plan
   // id, else by the person's region and the claim's date.
   Result<const Served*> route_claim(Db& db, std::string_view plan_id, const Parsed& first,
                                     std::string_view line) {
+    if (!routes_by_store(plan_id)) return route(db, plan_id, first, line);
     Result<const Served*> again = stored_plan(db, plan_id, first, line);
     if (!again.ok() || *again != nullptr) return again;
     return route(db, plan_id, first, line);
@@ -714,7 +721,13 @@ Result<OnlineOutcome> OnlineSettler::settle(std::string_view plan_id, std::strin
   j.actor = std::string(actor.empty() ? std::string_view(x.o.actor) : actor);
   Parsed first;
   x.parse_first(j.line, &first);
-  {
+  if (!x.routes_by_store(plan_id)) {
+    // No reader needed: the one plan, or the plan named.
+    const Served* s = plan_id.empty() ? x.served[0].get() : x.find_plan(plan_id);
+    if (s == nullptr)
+      return Status(Code::kNotFound, "plan '" + std::string(plan_id) + "' is not served here");
+    j.plan = s;
+  } else {
     Lease db(x.readers);
     Result<const Served*> sp = x.route_claim(*db, plan_id, first, j.line);
     if (!sp.ok()) return sp.status();
