@@ -57,10 +57,11 @@ Result<ReversalReport> stored_report(Db& db, std::string_view reversal_id, std::
   report.fund_pay_reversed = -fund;
   report.hosp_part_reversed = -hosp;
   report.replayed = true;
+  // Adjustment ids are RID.1, RID.2, ... RID.10: by length, then text, is numeric order.
   Result<Stmt*> st = db.prepare(
       "SELECT a.setl_id, a.ref_setl_id, a.fund_pay_sumamt, a.hosp_part_amt, o.fixmedins_code "
       "FROM settlements a JOIN settlements o ON o.setl_id = a.ref_setl_id WHERE a.psn_no = ? "
-      "AND a.kind = 'adjustment' AND a.request_json = ? ORDER BY a.created_at, a.setl_id");
+      "AND a.kind = 'adjustment' AND a.request_json = ? ORDER BY length(a.setl_id), a.setl_id");
   if (!st.ok()) return st.status();
   (*st)->bind_text(1, psn_no);
   (*st)->bind_text(2, adjustment_request(reversal_id));
