@@ -29,6 +29,15 @@ using store::Tx;
 // PostgreSQL takes several writers at once (each its own persons); SQLite
 // has one writer.
 constexpr int kPostgresLanes = 4;
+// SQLite: the writer lane copies the WAL back into the database (a
+// checkpoint) whenever the WAL holds this many pages (16 KiB each), instead
+// of SQLite's 1,000: each checkpoint is a fifth as long, and the claims
+// queued behind the commit that runs it wait that much less. Measured with
+// bench/api_load.sh build 64 15 20000 200000, two runs each: p99 15.8 and
+// 16.8 ms at 7,136 and 6,903 settlements/s, against 18.3 and 20.6 ms at
+// 8,321 and 7,506/s with 1,000 pages. (A checkpoint thread of its own after
+// every commit was tried: 4,380/s, p99 28.0 ms.)
+constexpr int kOnlineCheckpointPages = 200;
 
 struct Served {
   OnlinePlan p;
@@ -681,6 +690,12 @@ Result<std::unique_ptr<OnlineSettler>> OnlineSettler::open(const OnlineOptions& 
     x.lanes.push_back(std::move(lane));
   }
   if (Status s = x.readers.open(options.url, std::max(1, options.readers)); !s.ok()) return s;
+  if (x.lanes[0]->db->dialect().engine == store::Engine::kSqlite) {
+    if (Status s = x.lanes[0]->db->exec("PRAGMA wal_autocheckpoint=" +
+                                        std::to_string(kOnlineCheckpointPages));
+        !s.ok())
+      return s;
+  }
   for (auto& lane : x.lanes) {
     Impl::Lane* l = lane.get();
     l->thread = std::thread([&x, l] { x.writer_loop(*l); });
