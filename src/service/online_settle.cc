@@ -51,6 +51,7 @@ struct Job {
   bool reverse = false;
   const Served* plan = nullptr;
   std::string line;  // settle: the claim as received
+  std::string psn;   // settle: its psn_no, as read when it was routed
   std::string setl_id, reversal_id;
   bool explain = false;
   std::string actor;
@@ -292,21 +293,16 @@ struct OnlineSettler::Impl {
   }
 
   // Settles one claim on db (in the caller's transaction when write):
-  // claim refusals go to *out; a failed statement is returned.
-  Status apply(Db& db, const Served& sp, std::string_view line, bool explain, bool write,
-               std::string_view actor, OnlineOutcome* out) {
+  // claim refusals go to *out; a failed statement is returned. psn is the
+  // claim's psn_no as parse_first read it (empty when it could not).
+  Status apply(Db& db, const Served& sp, std::string_view line, std::string_view psn, bool explain,
+               bool write, std::string_view actor, OnlineOutcome* out) {
     const Plan& plan = sp.p.plan;
     *out = OnlineOutcome{};
     out->plan_id = plan.id;
-    Parsed first;
-    {
-      Roll none;
-      parse_claim(plan, none, line, &first);
-    }
-    const std::string psn(first.rs.psn_no(first.r()));
-    out->psn_no = psn;
-    Roll roll;
-    if (first.r().code != Code::kMalformedRecord && first.r().code != Code::kInvalidPsnNo) {
+    out->psn_no = std::string(psn);
+    Roll roll;  // the person's entry; a psn_no that is no resident id finds none
+    if (psn.size() == 18) {
       if (Status s = load_roll(db, plan, &roll, psn); !s.ok()) return s;
     }
     Parsed p;
@@ -552,7 +548,7 @@ struct OnlineSettler::Impl {
       failed = tx.status();
       for (Job* j : group) {
         if (!failed.ok()) break;
-        failed = apply(db, *j->plan, j->line, j->explain, true, j->actor, &j->outcome);
+        failed = apply(db, *j->plan, j->line, j->psn, j->explain, true, j->actor, &j->outcome);
       }
       if (failed.ok()) failed = tx.commit();
     }
@@ -577,7 +573,8 @@ struct OnlineSettler::Impl {
       {
         Tx tx(db);
         s = tx.status();
-        if (s.ok()) s = apply(db, *j->plan, j->line, j->explain, true, j->actor, &j->outcome);
+        if (s.ok())
+          s = apply(db, *j->plan, j->line, j->psn, j->explain, true, j->actor, &j->outcome);
         if (s.ok()) s = tx.commit();
       }
       if (s.code() != Code::kStoreConstraint) break;
@@ -723,7 +720,9 @@ Result<OnlineOutcome> OnlineSettler::presettle(std::string_view plan_id,
   OnlineOutcome out;
   Tx tx(*db, store::TxMode::kRead);  // one consistent view
   if (!tx.ok()) return tx.status();
-  if (Status s = x.apply(*db, **sp, line, explain, false, "", &out); !s.ok()) return s;
+  if (Status s = x.apply(*db, **sp, line, first.rs.psn_no(first.r()), explain, false, "", &out);
+      !s.ok())
+    return s;
   return out;
 }
 
@@ -749,7 +748,8 @@ Result<OnlineOutcome> OnlineSettler::settle(std::string_view plan_id, std::strin
     j.plan = *sp;
   }
   std::future<void> done = j.done.get_future();
-  if (Status s = x.submit(first.rs.psn_no(first.r()), &j); !s.ok()) return s;
+  j.psn = std::string(first.rs.psn_no(first.r()));
+  if (Status s = x.submit(j.psn, &j); !s.ok()) return s;
   done.wait();
   if (!j.status.ok()) return j.status;
   return std::move(j.outcome);
