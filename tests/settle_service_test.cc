@@ -251,6 +251,7 @@ TEST_P(SettleServiceTest, StoresWhatTheFileBatchComputes) {
     StoreSettleSummary s = settle_db(claims, explain, &got);
     EXPECT_EQ(got, settle_file(claims, explain)) << "explain " << explain;
     EXPECT_GT(s.stored, 2000u);
+    EXPECT_GT(s.writer_cpu_seconds, 0.0) << "the writer threads' CPU time is reported";
     EXPECT_EQ(s.batch.replayed, 0u);
     EXPECT_EQ(uint64_t(query_int(*db_, "SELECT count(*) FROM settlements")), s.stored);
     EXPECT_EQ(query_int(*db_, "SELECT sum(fund_pay_sumamt) FROM settlements"),

@@ -5,6 +5,7 @@
 #include <functional>
 #include <initializer_list>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -34,14 +35,7 @@ Status query_rows(store::Db& db, std::string_view sql, std::initializer_list<Par
   Result<store::Stmt*> st = db.prepare(sql);
   if (!st.ok()) return st.status();
   bind_params(**st, params);
-  for (;;) {
-    Result<bool> r = (*st)->step();
-    if (!r.ok()) return r.status();
-    if (!*r) break;
-    row(**st);
-  }
-  (*st)->reset();
-  return Status::Ok();
+  return store::for_each_row(**st, std::forward<F>(row));
 }
 
 // Runs a statement; the rows it changed.

@@ -26,14 +26,7 @@ Status query(Db& db, std::string_view sql, Bind bind, Row row) {
   Result<Stmt*> st = db.prepare(sql);
   if (!st.ok()) return st.status();
   bind(**st);
-  for (;;) {
-    Result<bool> r = (*st)->step();
-    if (!r.ok()) return r.status();
-    if (!*r) break;
-    row(**st);
-  }
-  (*st)->reset();
-  return Status::Ok();
+  return store::for_each_row(**st, row);
 }
 
 std::string text(Stmt& s, int c) {

@@ -242,4 +242,18 @@ std::string sql_to_numbered_params(std::string_view sql, int* params);
 // never receive the same id.
 Result<int64_t> allocate_ids(Db& db, std::string_view sequence, int64_t count);
 
+// Steps a bound statement to its end, calling row(st) for each result row,
+// and resets it.
+template <typename F>
+Status for_each_row(Stmt& st, F&& row) {
+  for (;;) {
+    Result<bool> r = st.step();
+    if (!r.ok()) return r.status();
+    if (!*r) break;
+    row(st);
+  }
+  st.reset();
+  return Status();
+}
+
 }  // namespace huibao::store
