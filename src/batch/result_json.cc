@@ -90,13 +90,21 @@ void append_json_string(std::string_view s, std::string* out) {
 
 ResultWriter::ResultWriter(const Plan& plan) {
   for (size_t l = 0; l < plan.layers.size(); ++l) {
-    std::string key = l == 0 ? "\"" : ",\"";
-    key += plan.layers[l].id;
-    key += "\":";
-    layers_bytes_ += key.size() + kFenBytes;
-    layer_key_.push_back(std::move(key));
-    hospital_.push_back(plan.layers[l].payer == Payer::kHospital);
+    add_layer(plan.layers[l].id, plan.layers[l].payer == Payer::kHospital);
   }
+}
+
+ResultWriter::ResultWriter(std::span<const std::string> layer_ids) {
+  for (const std::string& id : layer_ids) add_layer(id, false);
+}
+
+void ResultWriter::add_layer(std::string_view id, bool hospital) {
+  std::string key = layer_key_.empty() ? "\"" : ",\"";
+  key += id;
+  key += "\":";
+  layers_bytes_ += key.size() + kFenBytes;
+  layer_key_.push_back(std::move(key));
+  hospital_.push_back(hospital);
 }
 
 size_t ResultWriter::bound(const ResultView& v) const {
@@ -142,6 +150,7 @@ void ResultWriter::write(const ResultView& v, ByteBuf* out) const {
       (hospital_[l] ? hosp : fund) += v.pay[l];
     }
     *p++ = '}';
+    if (v.totals != nullptr) fund = v.totals[0], hosp = v.totals[1];
     p = put_key_fen(p, ",\"fund_pay_sumamt\":", fund);
     p = put_key_fen(p, ",\"hosp_part_amt\":", hosp);
     p = put_key_fen(p, ",\"psn_part_amt\":", v.medfee_sumamt - fund - hosp);

@@ -3,6 +3,7 @@
 // fixed parts of a line are rendered once per plan.
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,16 +48,23 @@ struct ResultView {
   bool accident = false;
   Fen medfee_sumamt = 0, inscp_scp_amt = 0;  // medical
   const Fen* pay = nullptr;                  // per plan layer (accident: [0])
+  // {fund_pay_sumamt, hosp_part_amt} when known already (a stored row);
+  // otherwise summed from pay by each layer's payer.
+  const Fen* totals = nullptr;
   const std::vector<std::string>* explain = nullptr;
 };
 
 class ResultWriter {
  public:
   explicit ResultWriter(const Plan& plan);
+  // For lines whose totals come with them (ResultView::totals): the layer
+  // ids alone, in plan order.
+  explicit ResultWriter(std::span<const std::string> layer_ids);
   void write(const ResultView& v, ByteBuf* out) const;
 
  private:
   size_t bound(const ResultView& v) const;
+  void add_layer(std::string_view id, bool hospital);
   std::vector<std::string> layer_key_;  // `"hifp":"`, with a leading comma after the first
   std::vector<bool> hospital_;          // layer paid by the hospital
   size_t layers_bytes_ = 0;

@@ -13,6 +13,7 @@
 #include "books/region.h"
 #include "books/sql.h"
 #include "core/date.h"
+#include "service/settlement_row.h"
 #include "store/migrate.h"
 
 namespace huibao::books {
@@ -56,7 +57,7 @@ struct Fact {
   std::string event_date, settled_date;
   bool has_turnaround = false;
   int turnaround_days = 0;
-  std::vector<std::pair<std::string, Fen>> layers;  // settlement_layers
+  std::vector<std::pair<std::string, Fen>> layers;  // the layers that paid
 };
 
 class Poster {
@@ -158,7 +159,8 @@ class Poster {
               ", s.setl_id, s.plan_id, s.plan_version, s.plan_year, s.claim_kind, "
               "COALESCE(s.fixmedins_code, ''), s.admission_date, COALESCE(s.discharge_date, ''), "
               "s.request_json, s.medfee_sumamt, s.inscp_scp_amt, s.fund_pay_sumamt, "
-              "s.hosp_part_amt, s.psn_part_amt, s.created_at, per.admdvs FROM settlements s JOIN "
+              "s.hosp_part_amt, s.psn_part_amt, s.created_at, per.admdvs, s.layers FROM "
+              "settlements s JOIN "
               "persons per ON per.psn_no = s.psn_no WHERE " +
               key +
               " > ? AND s.kind = 'settle' AND NOT EXISTS (SELECT 1 FROM claim_facts f WHERE "
@@ -201,6 +203,7 @@ class Poster {
             f.has_turnaround = true;
             f.turnaround_days = days_between(f.event_date, f.settled_date);
             f.region = city_of(s.column_text(16));
+            if (Status l = take_layers(s.column_text(17), &f); !l.ok() && bad.ok()) bad = l;
             if (f.region.empty() && bad.ok())
               bad = Status(Code::kStoreError,
                            "the person of " + f.setl_id + " has no city code in admdvs");
@@ -212,7 +215,6 @@ class Poster {
         if (Status s = tx.commit(); !s.ok()) return s;
         break;
       }
-      if (Status s = read_layers(&page, !rowid); !s.ok()) return s;
       if (Status s = write(page); !s.ok()) return s;
       if (Status s = tx.commit(); !s.ok()) return s;
       if (int64_t(page.size()) < o_.page_rows) break;
@@ -231,35 +233,26 @@ class Poster {
     return all;
   }
 
-  // The layers of a page of settlements. A page in setl_id order (PostgreSQL's)
-  // reads its key range in one query; otherwise each settlement's are looked
-  // up by key, in key order (SQLite answers those in-process).
-  Status read_layers(std::vector<Fact>* page, bool key_ordered) {
-    if (key_ordered) {
-      std::unordered_map<std::string_view, Fact*> by_id;
-      for (Fact& f : *page) by_id.emplace(f.setl_id, &f);
-      return query_rows(
-          db_,
-          "SELECT setl_id, layer, amount_fen FROM settlement_layers WHERE setl_id "
-          ">= ? AND setl_id <= ?",
-          {std::string_view(page->front().setl_id), std::string_view(page->back().setl_id)},
-          [&](Stmt& s) {
-            auto it = by_id.find(s.column_text(0));
-            if (it == by_id.end()) return;
-            it->second->layers.emplace_back(std::string(s.column_text(1)), s.column_int64(2));
-          });
+  // What each layer paid, from a settlements row's layers column: the
+  // layers that paid (a settle row lists its plan's zeros too).
+  static Status take_layers(std::string_view column, Fact* f) {
+    std::vector<std::pair<std::string, Fen>> paid;
+    if (Status s = parse_layers_column(column, &paid); !s.ok()) return s;
+    for (auto& [layer, fen] : paid) {
+      if (fen != 0) f->layers.emplace_back(std::move(layer), fen);
     }
-    std::vector<Fact*> sorted;
-    for (Fact& f : *page) sorted.push_back(&f);
-    std::sort(sorted.begin(), sorted.end(),
-              [](const Fact* a, const Fact* b) { return a->setl_id < b->setl_id; });
-    for (Fact* f : sorted) {
-      Status q =
-          query_rows(db_, "SELECT layer, amount_fen FROM settlement_layers WHERE setl_id = ?",
-                     {std::string_view(f->setl_id)}, [&](Stmt& s) {
-                       f->layers.emplace_back(std::string(s.column_text(0)), s.column_int64(1));
-                     });
+    return Status::Ok();
+  }
+
+  // The layers of a page of corrections, each looked up by key.
+  Status read_layers(std::vector<Fact>* page) {
+    for (Fact& f : *page) {
+      Status bad;
+      Status q = query_rows(db_, "SELECT layers FROM settlements WHERE setl_id = ?",
+                            {std::string_view(f.setl_id)},
+                            [&](Stmt& s) { bad = take_layers(s.column_text(0), &f); });
       if (!q.ok()) return q;
+      if (!bad.ok()) return bad;
     }
     return Status::Ok();
   }
@@ -311,7 +304,7 @@ class Poster {
           });
       if (!q.ok()) return q;
       if (!page.empty()) {
-        if (Status s = read_layers(&page, false); !s.ok()) return s;
+        if (Status s = read_layers(&page); !s.ok()) return s;
         if (Status s = write(page); !s.ok()) return s;
       }
       if (Status s = tx.commit(); !s.ok()) return s;

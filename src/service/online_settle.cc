@@ -15,6 +15,7 @@
 #include "batch/result_json.h"
 #include "service/roll_load.h"
 #include "service/settle_service.h"
+#include "service/settlement_row.h"
 #include "settle/explain.h"
 #include "store/migrate.h"
 
@@ -44,6 +45,7 @@ struct Served {
   int version = 0;
   int year = 0;
   std::unique_ptr<ResultWriter> writer;
+  std::unique_ptr<LayersEncoder> layers;
 };
 
 // One settlement or reversal waiting for a writer.
@@ -328,9 +330,9 @@ struct OnlineSettler::Impl {
     const std::string hash = claim_request_hash(line);
     if (!setl_id.empty()) {
       Result<Stmt*> st = db.prepare(
-          "SELECT s.kind, s.request_hash, s.result_json, s.plan_id, (SELECT count(*) FROM "
-          "settlements v WHERE v.ref_setl_id = s.setl_id AND v.kind = 'reversal') FROM "
-          "settlements s WHERE s.setl_id = ?");
+          "SELECT s.kind, s.request_hash, s.plan_id, (SELECT count(*) FROM settlements v WHERE "
+          "v.ref_setl_id = s.setl_id AND v.kind = 'reversal'), " +
+          std::string(kStoredResultColumns) + " FROM settlements s WHERE s.setl_id = ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, setl_id);
       Result<bool> row = (*st)->step();
@@ -339,9 +341,11 @@ struct OnlineSettler::Impl {
         prior.found = true;
         prior.is_settle = (*st)->column_text(0) == "settle";
         prior.same = (*st)->column_text(1) == hash;
-        prior.result_json = std::string((*st)->column_text(2));
-        prior.plan_id = std::string((*st)->column_text(3));
-        prior.reversed = (*st)->column_int64(4) > 0;
+        prior.plan_id = std::string((*st)->column_text(2));
+        prior.reversed = (*st)->column_int64(3) > 0;
+        Result<std::string> result = stored_result(**st, 4);
+        if (!result.ok()) return result.status();
+        prior.result_json = std::move(*result);
       }
       (*st)->reset();
     }
@@ -466,7 +470,7 @@ struct OnlineSettler::Impl {
     }
     setl.add_text(hash);
     setl.add_text(line);
-    setl.add_text(out->result_json);
+    setl.add_null();  // the plain result: settlement_row.h derives it
     setl.add_int64(v.medfee_sumamt);
     setl.add_int64(v.inscp_scp_amt);
     setl.add_int64(fund);
@@ -474,27 +478,14 @@ struct OnlineSettler::Impl {
     setl.add_int64(accident ? std::max(Fen{0}, v.medfee_sumamt - fund)
                             : v.medfee_sumamt - fund - hosp);
     setl.add_text(now);
-    if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl); !s.ok()) return s;
-    static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
-    Rows layers(int(std::size(kLayerCols)));
+    std::string layers;
     if (accident) {
-      if (fund != 0) {
-        layers.add_text(setl_id);
-        layers.add_text("accident");
-        layers.add_int64(fund);
-      }
+      LayersEncoder::accident(fund, &layers);
     } else {
-      for (size_t l = 0; l < plan.layers.size(); ++l) {
-        if (pay[l] == 0) continue;
-        layers.add_text(setl_id);
-        layers.add_text(plan.layers[l].id);
-        layers.add_int64(pay[l]);
-      }
+      sp.layers->medical(pay, &layers);
     }
-    if (layers.rows() > 0) {
-      if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layers); !s.ok())
-        return s;
-    }
+    setl.add_text(layers);
+    if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl); !s.ok()) return s;
     if (accident) {
       static constexpr const char* kOutcome[] = {"death", "disability", "medical"};
       Result<int64_t> id = store::allocate_ids(db, "accident_cases", 1);
@@ -671,6 +662,7 @@ Result<std::unique_ptr<OnlineSettler>> OnlineSettler::open(const OnlineOptions& 
     s->year = p.plan.year();
     s->p = std::move(p);
     s->writer = std::make_unique<ResultWriter>(s->p.plan);
+    s->layers = std::make_unique<LayersEncoder>(s->p.plan);
     x.served.push_back(std::move(s));
   }
   for (const auto& s : x.served) x.plans_view.push_back(s->p);
@@ -759,9 +751,11 @@ Result<StoredSettlement> OnlineSettler::find_settlement(std::string_view setl_id
   Lease db(impl_->readers);
   Result<Stmt*> st = (*db).prepare(
       "SELECT s.setl_id, s.kind, s.ref_setl_id, s.psn_no, s.plan_id, s.fixmedins_code, "
-      "s.plan_year, s.result_json, (SELECT count(*) FROM settlements v WHERE v.ref_setl_id = "
-      "s.setl_id AND v.kind = 'reversal'), r.fixmedins_code FROM settlements s LEFT JOIN "
-      "settlements r ON r.setl_id = s.ref_setl_id WHERE s.setl_id = ?");
+      "s.plan_year, (SELECT count(*) FROM settlements v WHERE v.ref_setl_id = s.setl_id AND "
+      "v.kind = 'reversal'), r.fixmedins_code, " +
+      std::string(kStoredResultColumns) +
+      " FROM settlements s LEFT JOIN settlements r ON r.setl_id = s.ref_setl_id WHERE "
+      "s.setl_id = ?");
   if (!st.ok()) return st.status();
   (*st)->bind_text(1, setl_id);
   Result<bool> row = (*st)->step();
@@ -774,10 +768,12 @@ Result<StoredSettlement> OnlineSettler::find_settlement(std::string_view setl_id
   s.psn_no = std::string((*st)->column_text(3));
   s.plan_id = std::string((*st)->column_text(4));
   // A reversal or adjustment belongs to the hospital of what it corrects.
-  s.fixmedins_code = std::string((*st)->column_text(s.kind == "settle" ? 5 : 9));
+  s.fixmedins_code = std::string((*st)->column_text(s.kind == "settle" ? 5 : 8));
   s.plan_year = int((*st)->column_int64(6));
-  s.result_json = std::string((*st)->column_text(7));
-  s.reversed = (*st)->column_int64(8) > 0;
+  s.reversed = (*st)->column_int64(7) > 0;
+  Result<std::string> result = stored_result(**st, 9);
+  if (!result.ok()) return result.status();
+  s.result_json = std::move(*result);
   (*st)->reset();
   return s;
 }

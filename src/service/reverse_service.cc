@@ -11,6 +11,7 @@
 #include "batch/result_json.h"
 #include "service/roll_load.h"
 #include "service/settle_service.h"
+#include "service/settlement_row.h"
 #include "store/migrate.h"
 
 namespace huibao {
@@ -226,20 +227,21 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   }
   {
     Result<Stmt*> st = db.prepare(
-        "SELECT s.setl_id, s.kind, s.ref_setl_id, l.layer, l.amount_fen FROM settlement_layers l "
-        "JOIN settlements s ON s.setl_id = l.setl_id WHERE s.psn_no = ? AND s.plan_id = ? AND "
-        "s.plan_year = ?");
+        "SELECT s.setl_id, s.kind, s.ref_setl_id, s.layers FROM settlements s WHERE s.psn_no = ? "
+        "AND s.plan_id = ? AND s.plan_year = ?");
     if (!st.ok()) return st.status();
     (*st)->bind_text(1, report.psn_no);
     (*st)->bind_text(2, plan.id);
     (*st)->bind_int64(3, year);
+    std::vector<std::pair<std::string, Fen>> paid;
     for (;;) {
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
       if (!*row) break;
       const std::string key((*st)->column_text(1) == "settle" ? (*st)->column_text(0)
                                                               : (*st)->column_text(2));
-      stored[key].layers[std::string((*st)->column_text(3))] += (*st)->column_int64(4);
+      if (Status p = parse_layers_column((*st)->column_text(3), &paid); !p.ok()) return p;
+      for (const auto& [layer, fen] : paid) stored[key].layers[layer] += fen;
     }
   }
   Stored& target = stored[std::string(setl_id)];
@@ -285,12 +287,11 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
       "setl_id",       "kind",         "ref_setl_id",   "psn_no",         "plan_id",
       "plan_version",  "plan_year",    "claim_kind",    "admission_date", "request_hash",
       "request_json",  "result_json",  "medfee_sumamt", "inscp_scp_amt",  "fund_pay_sumamt",
-      "hosp_part_amt", "psn_part_amt", "created_at"};
-  static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
-  Rows setl_rows(int(std::size(kSetlCols))), layer_rows(int(std::size(kLayerCols)));
+      "hosp_part_amt", "psn_part_amt", "created_at",    "layers"};
+  Rows setl_rows(int(std::size(kSetlCols)));
   auto add_row = [&](std::string_view id, std::string_view kind, const Stored& about,
                      std::string_view request, std::string_view result, Fen medfee, Fen inscp,
-                     Fen fund, Fen hosp, Fen psn) {
+                     Fen fund, Fen hosp, Fen psn, const std::map<std::string, Fen>& layers) {
     setl_rows.add_text(id);
     setl_rows.add_text(kind);
     setl_rows.add_text(about.setl_id);
@@ -309,6 +310,7 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
     setl_rows.add_int64(hosp);
     setl_rows.add_int64(psn);
     setl_rows.add_text(now);
+    setl_rows.add_text(layers_column(layers));
   };
   YearState state;
   size_t adjustment_no = 0;
@@ -367,28 +369,18 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
     std::string_view result = line.view();
     if (!result.empty() && result.back() == '\n') result.remove_suffix(1);
     add_row(adj.setl_id, "adjustment", was, adjustment_request(reversal_id), result, 0, 0, fund,
-            hosp, -(fund + hosp));
-    for (const auto& [layer, d] : delta) {
-      if (d == 0) continue;
-      layer_rows.add_text(adj.setl_id);
-      layer_rows.add_text(layer);
-      layer_rows.add_int64(d);
-    }
+            hosp, -(fund + hosp), delta);
     report.adjustments.push_back(std::move(adj));
   }
   // The reversal takes back what the settlement pays now.
   report.fund_pay_reversed = target.fund;
   report.hosp_part_reversed = target.hosp;
+  std::map<std::string, Fen> taken_back;
+  for (const auto& [layer, amount] : target.layers) taken_back[layer] = -amount;
   add_row(reversal_id, "reversal", target, "{\"reverses\":" + json_string(setl_id) + "}",
           "{\"setl_id\":" + json_string(reversal_id) + ",\"reverses\":" + json_string(setl_id) +
               ",\"status\":\"reversed\",\"resettled\":" + std::to_string(report.resettled) + "}",
-          -target.medfee, -target.inscp, -target.fund, -target.hosp, -target.psn);
-  for (const auto& [layer, amount] : target.layers) {
-    if (amount == 0) continue;
-    layer_rows.add_text(reversal_id);
-    layer_rows.add_text(layer);
-    layer_rows.add_int64(-amount);
-  }
+          -target.medfee, -target.inscp, -target.fund, -target.hosp, -target.psn, taken_back);
   if (Status s = db.insert_rows({"settlements", kSetlCols, ""}, setl_rows); !s.ok()) {
     if (s.code() != Code::kStoreConstraint) return s;
     return Status(Code::kDuplicateSetlId,
@@ -396,8 +388,6 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
                       std::string(reversal_id) +
                       ".N for its adjustments) is already a setl_id; choose another reversal id");
   }
-  if (Status s = db.insert_rows({"settlement_layers", kLayerCols, ""}, layer_rows); !s.ok())
-    return s;
   // The row is locked (or the database is) since it was read: the version
   // check only guards against a writer that ignores the lock.
   if (Status s = write_year_state(db, plan, report.psn_no, year, state, int64_t(remaining.size()),

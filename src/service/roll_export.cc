@@ -18,6 +18,7 @@
 
 #include "service/audit.h"
 #include "service/roll_service.h"
+#include "service/settlement_row.h"
 
 namespace huibao {
 namespace {
@@ -375,18 +376,22 @@ Status settlement_layer_columns(Db& db, const SettlementExportOptions& o,
   std::set<std::string> present;
   std::set<std::pair<std::string, int64_t>> versions;
   {
+    // Many rows share a layers text (a plan's settle rows list every layer).
     Result<Stmt*> st = db.prepare(
-        "SELECT DISTINCT s.plan_id, s.plan_version, l.layer FROM settlements s "
-        "JOIN settlement_layers l ON l.setl_id = s.setl_id WHERE 1 = 1" +
+        "SELECT DISTINCT s.plan_id, s.plan_version, s.layers FROM settlements s WHERE 1 = 1" +
         settlement_filter(o));
     if (!st.ok()) return st.status();
     bind_filter(**st, 1, o);
+    std::vector<std::pair<std::string, Fen>> paid;
     for (;;) {
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
       if (!*row) break;
       versions.insert({std::string((*st)->column_text(0)), (*st)->column_int64(1)});
-      present.insert(std::string((*st)->column_text(2)));
+      if (Status p = parse_layers_column((*st)->column_text(2), &paid); !p.ok()) return p;
+      for (const auto& [layer, fen] : paid) {
+        if (fen != 0) present.insert(layer);
+      }
     }
   }
   std::set<std::string> placed;
@@ -423,15 +428,13 @@ Status write_settlements(Db& db, const SettlementExportOptions& o,
                          ExportReport* report) {
   std::map<std::string, size_t, std::less<>> layer_col;
   for (size_t i = 0; i < layers.size(); ++i) layer_col[layers[i]] = i;
-  // One row per settlement and layer that paid; a page may end inside a
-  // settlement, whose rows the next page then reads again.
   const std::string sql =
       "SELECT s.setl_id, s.kind, s.ref_setl_id, s.psn_no, s.plan_id, s.plan_year, s.claim_kind, "
       "s.admission_date, s.discharge_date, s.medfee_sumamt, s.inscp_scp_amt, s.fund_pay_sumamt, "
-      "s.hosp_part_amt, s.psn_part_amt, l.layer, l.amount_fen FROM settlements s "
-      "LEFT JOIN settlement_layers l ON l.setl_id = s.setl_id WHERE s.setl_id > ?" +
+      "s.hosp_part_amt, s.psn_part_amt, s.layers FROM settlements s WHERE s.setl_id > ?" +
       settlement_filter(o) + " ORDER BY s.setl_id LIMIT ?";
-  std::vector<ExportedSettlement> page;
+  ExportedSettlement e;
+  std::vector<std::pair<std::string, Fen>> paid;
   std::string after;
   for (;;) {
     Result<Stmt*> st = db.prepare(sql);
@@ -440,40 +443,27 @@ Status write_settlements(Db& db, const SettlementExportOptions& o,
     s.bind_text(1, after);
     bind_filter(s, 2, o);
     s.bind_int64(2 + (o.plan_id.empty() ? 0 : 1) + (o.year != 0 ? 1 : 0), kPageRows);
-    size_t n = 0;  // settlements in the page
     int64_t rows = 0;
     for (;; ++rows) {
       Result<bool> row = s.step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      if (n == 0 || page[n - 1].setl_id != s.column_text(0)) {
-        if (page.size() == n) page.emplace_back();
-        ExportedSettlement& e = page[n++];
-        e.setl_id.assign(s.column_text(0));
-        e.kind.assign(s.column_text(1));
-        e.ref_setl_id.assign(s.column_text(2));
-        e.psn_no.assign(s.column_text(3));
-        e.plan_id.assign(s.column_text(4));
-        e.plan_year = s.column_int64(5);
-        e.claim_kind.assign(s.column_text(6));
-        e.admission.assign(s.column_text(7));
-        e.discharge.assign(s.column_text(8));
-        for (int k = 0; k < 5; ++k) e.amounts[k] = s.column_int64(9 + k);
-        e.layers.assign(layers.size(), 0);
+      e.setl_id.assign(s.column_text(0));
+      e.kind.assign(s.column_text(1));
+      e.ref_setl_id.assign(s.column_text(2));
+      e.psn_no.assign(s.column_text(3));
+      e.plan_id.assign(s.column_text(4));
+      e.plan_year = s.column_int64(5);
+      e.claim_kind.assign(s.column_text(6));
+      e.admission.assign(s.column_text(7));
+      e.discharge.assign(s.column_text(8));
+      for (int k = 0; k < 5; ++k) e.amounts[k] = s.column_int64(9 + k);
+      e.layers.assign(layers.size(), 0);
+      if (Status p = parse_layers_column(s.column_text(14), &paid); !p.ok()) return p;
+      for (const auto& [layer, fen] : paid) {
+        auto it = layer_col.find(layer);
+        if (it != layer_col.end()) e.layers[it->second] = fen;
       }
-      if (!s.column_is_null(14)) {
-        auto it = layer_col.find(s.column_text(14));
-        if (it != layer_col.end()) page[n - 1].layers[it->second] = s.column_int64(15);
-      }
-    }
-    s.reset();
-    const bool full_page = rows == kPageRows;
-    // The last settlement of a full page may continue on the next one.
-    const size_t complete = full_page ? n - 1 : n;
-    if (full_page && complete == 0)
-      return Status(Code::kStoreError, "settlement export: a page holds one settlement only");
-    for (size_t i = 0; i < complete; ++i) {
-      const ExportedSettlement& e = page[i];
       out.text(e.setl_id);
       out.text(e.kind);
       out.text(e.ref_setl_id);
@@ -487,9 +477,12 @@ Status write_settlements(Db& db, const SettlementExportOptions& o,
       for (Fen a : e.layers) out.amount(a);
       if (Status w = out.end_row(); !w.ok()) return w;
     }
-    report->rows += int64_t(complete);
+    s.reset();
+    const bool full_page = rows == kPageRows;
+    const int64_t complete = rows;
+    report->rows += complete;
     if (!full_page) break;
-    after = page[complete - 1].setl_id;
+    after = e.setl_id;
   }
   return Status::Ok();
 }

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "service/roll_load.h"
+#include "service/settlement_row.h"
 #include "store/migrate.h"
 
 namespace huibao {
@@ -489,12 +490,17 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       if (rows < kPageRows) break;
     }
     for (auto& [i, id] : same) {
-      Result<Stmt*> st = db.prepare("SELECT result_json FROM settlements WHERE setl_id = ?");
+      Result<Stmt*> st = db.prepare("SELECT " + std::string(kStoredResultColumns) +
+                                    " FROM settlements s WHERE s.setl_id = ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, id);
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
-      if (*row) job.replay(i, std::string((*st)->column_text(0)));
+      if (*row) {
+        Result<std::string> result = stored_result(**st, 0);
+        if (!result.ok()) return result.status();
+        job.replay(i, std::move(*result));
+      }
       (*st)->reset();
     }
   }
@@ -508,7 +514,6 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   // Store persons in groups, one transaction per group.
   auto t1 = Clock::now();
   static constexpr auto& kSetlCols = kSettlementColumns;
-  static constexpr std::string_view kLayerCols[] = {"setl_id", "layer", "amount_fen"};
   static constexpr std::string_view kStateCols[] = {"psn_no",      "plan_id", "year",      "state",
                                                     "settlements", "version", "updated_at"};
   // Year states already stored are updated only if no one else wrote them
@@ -518,11 +523,10 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     std::string psn, state;
     int64_t settlements, version;
   };
-  // One transaction's worth: a group of persons, their settlements, the
-  // layers that paid, and their year states.
+  // One transaction's worth: a group of persons, their settlements and
+  // their year states.
   struct Group {
     Rows setl{int(std::size(kSetlCols))};
-    Rows layers{int(std::size(kLayerCols))};
     Rows states{int(std::size(kStateCols))};
     std::vector<Update> updates;
     // Accident cases settled in the group (their ids are given when stored).
@@ -538,7 +542,6 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     }
     void clear() {  // keeps the buffers
       setl.clear();
-      layers.clear();
       states.clear();
       updates.clear();
       cases.clear();
@@ -547,6 +550,9 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   Group group;
   group.now = store::utc_timestamp_now();
   const size_t nl = plan.layers.size();
+  const LayersEncoder layers_encoder(plan);
+  std::vector<Fen> pay(nl);
+  std::string layers;
   // Test hook: end the process after this many commits, as a crash would.
   const char* crash_env = std::getenv("HUIBAO_TEST_EXIT_AFTER_COMMITS");
   const uint64_t crash_after = crash_env != nullptr ? std::strtoull(crash_env, nullptr, 10) : 0;
@@ -558,8 +564,6 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     Tx tx(to);
     if (!tx.ok()) return tx.status();
     if (Status s = to.insert_rows({"settlements", kSetlCols, ""}, g.setl); !s.ok()) return s;
-    if (Status s = to.insert_rows({"settlement_layers", kLayerCols, ""}, g.layers); !s.ok())
-      return s;
     if (!g.cases.empty()) {
       static constexpr std::string_view kCaseCols[] = {"id",
                                                        "psn_no",
@@ -651,21 +655,17 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       const uint32_t i = records[k];
       if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
       ++settled_here;
-      const std::string result = job.result_line(i);
       const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
       Fen fund = 0, hosp = 0;
       if (job.accident(i)) {
         fund = job.pay(i, 0);
+        LayersEncoder::accident(fund, &layers);
       } else {
         for (size_t l = 0; l < nl; ++l) {
-          const Fen pay = job.pay(i, l);
-          (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay;
-          if (pay != 0) {
-            group.layers.add_text(job.setl_id(i));
-            group.layers.add_text(plan.layers[l].id);
-            group.layers.add_int64(pay);
-          }
+          pay[l] = job.pay(i, l);
+          (plan.layers[l].payer == Payer::kFund ? fund : hosp) += pay[l];
         }
+        layers_encoder.medical(pay.data(), &layers);
       }
       if (job.accident(i)) {
         static constexpr const char* kOutcome[] = {"death", "disability", "medical"};
@@ -673,11 +673,6 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
             {std::string(psn), date_to_string(job.begndate(i)), std::string(job.cause(i)),
              kOutcome[int(job.outcome(i))], std::string(job.setl_id(i)), job.disability_grade(i),
              job.outcome(i) == AccidentOutcome::kMedical ? medfee : 0, job.disaster_paid(i)});
-      }
-      if (job.accident(i) && fund != 0) {
-        group.layers.add_text(job.setl_id(i));
-        group.layers.add_text("accident");
-        group.layers.add_int64(fund);
       }
       group.setl.add_text(job.setl_id(i));
       group.setl.add_text("settle");
@@ -701,7 +696,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       }
       group.setl.add_text(request_hash(job.raw_line(i)));
       group.setl.add_text(job.raw_line(i));
-      group.setl.add_text(result);
+      group.setl.add_null();  // the plain result: settlement_row.h derives it
       group.setl.add_int64(medfee);
       group.setl.add_int64(inscp);
       group.setl.add_int64(fund);
@@ -709,6 +704,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       group.setl.add_int64(job.accident(i) ? std::max(Fen{0}, medfee - fund)
                                            : medfee - fund - hosp);
       group.setl.add_text(group.now);
+      group.setl.add_text(layers);
     }
     if (settled_here > 0) {
       if (auto m = stored_meta.find(p); m != stored_meta.end()) {

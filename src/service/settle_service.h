@@ -60,13 +60,15 @@ Status decode_year_state(const Plan& plan, std::string_view text, YearState* s);
 std::string plan_content_hash(const Plan& plan, std::string_view plan_text);
 std::string claim_request_hash(std::string_view line);
 
-// The settlements columns a new settlement row fills, in this order.
+// The settlements columns a new settle row fills, in this order (layers and a
+// NULL result_json as settlement_row.h says).
 inline constexpr std::string_view kSettlementColumns[] = {
     "setl_id",         "kind",           "psn_no",         "plan_id",
     "plan_version",    "plan_year",      "claim_kind",     "med_type",
     "fixmedins_code",  "admission_date", "discharge_date", "request_hash",
     "request_json",    "result_json",    "medfee_sumamt",  "inscp_scp_amt",
-    "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at"};
+    "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at",
+    "layers"};
 
 // Writes a person's year state in the caller's transaction: an insert when
 // none was read (version_read 0), else an update only where the version is

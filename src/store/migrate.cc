@@ -113,8 +113,50 @@ std::string migration_sql_for(std::string_view sql, Engine engine) {
   return out;
 }
 
+namespace {
+
+// SQLite checks no foreign key while migrations run, so a migration can
+// rebuild a table others reference (create, copy, drop, rename: the steps of
+// SQLite's ALTER TABLE documentation); every key is checked before commit.
+// The pragma has no effect inside a transaction, hence this scope outside it.
+class SqliteForeignKeysOff {
+ public:
+  explicit SqliteForeignKeysOff(Db& db)
+      : db_(db.dialect().engine == Engine::kSqlite ? &db : nullptr) {
+    if (db_ != nullptr) status_ = db_->exec("PRAGMA foreign_keys=OFF");
+  }
+  ~SqliteForeignKeysOff() {
+    if (db_ != nullptr) (void)db_->exec("PRAGMA foreign_keys=ON");
+  }
+  SqliteForeignKeysOff(const SqliteForeignKeysOff&) = delete;
+  SqliteForeignKeysOff& operator=(const SqliteForeignKeysOff&) = delete;
+  const Status& status() const { return status_; }
+  // Refuses the migration when a row's foreign key finds no parent.
+  Status check() {
+    if (db_ == nullptr) return Status();
+    Result<Stmt*> st = db_->prepare("PRAGMA foreign_key_check");
+    if (!st.ok()) return st.status();
+    Result<bool> row = (*st)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status();
+    const std::string table((*st)->column_text(0)), parent((*st)->column_text(2));
+    (*st)->reset();
+    return Status(Code::kStoreSchema, "after the migrations a row of " + table +
+                                          " refers to a missing row of " + parent +
+                                          "; nothing was migrated");
+  }
+
+ private:
+  Db* db_;
+  Status status_;
+};
+
+}  // namespace
+
 Status migrate(Db& db, std::span<const Migration> migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) HB_ASSERT(migrations[i].version == int(i) + 1);
+  SqliteForeignKeysOff keys_off(db);
+  if (!keys_off.status().ok()) return keys_off.status();
   Tx tx(db, TxMode::kWrite);
   if (!tx.ok()) return tx.status();
   if (db.dialect().engine == Engine::kPostgres) {
@@ -127,6 +169,9 @@ Status migrate(Db& db, std::span<const Migration> migrations) {
   if (Status s = check_applied(*applied, migrations); !s.ok()) return s;
   for (size_t i = applied->size(); i < migrations.size(); ++i) {
     if (Status s = apply(db, migrations[i]); !s.ok()) return s;
+  }
+  if (applied->size() < migrations.size()) {
+    if (Status s = keys_off.check(); !s.ok()) return s;
   }
   return tx.commit();
 }
