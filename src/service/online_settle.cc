@@ -166,6 +166,7 @@ struct OnlineSettler::Impl {
   std::vector<OnlinePlan> plans_view;
   std::vector<std::unique_ptr<Served>> served;
   Pool readers;
+  PlanLayers plan_layers;  // of stored answers that are derived
 
   struct Lane {
     std::unique_ptr<Db> db;
@@ -343,7 +344,7 @@ struct OnlineSettler::Impl {
         prior.same = (*st)->column_text(1) == hash;
         prior.plan_id = std::string((*st)->column_text(2));
         prior.reversed = (*st)->column_int64(3) > 0;
-        Result<std::string> result = stored_result(**st, 4);
+        Result<std::string> result = stored_result(db, **st, 4, &plan_layers);
         if (!result.ok()) return result.status();
         prior.result_json = std::move(*result);
       }
@@ -771,7 +772,7 @@ Result<StoredSettlement> OnlineSettler::find_settlement(std::string_view setl_id
   s.fixmedins_code = std::string((*st)->column_text(s.kind == "settle" ? 5 : 8));
   s.plan_year = int((*st)->column_int64(6));
   s.reversed = (*st)->column_int64(7) > 0;
-  Result<std::string> result = stored_result(**st, 9);
+  Result<std::string> result = stored_result(*db, **st, 9, &impl_->plan_layers);
   if (!result.ok()) return result.status();
   s.result_json = std::move(*result);
   (*st)->reset();

@@ -13,7 +13,6 @@
 #include <memory>
 #include <set>
 
-#include <toml++/toml.h>
 #include <nlohmann/json.hpp>
 
 #include "service/audit.h"
@@ -348,25 +347,6 @@ std::string settlement_filter(const SettlementExportOptions& o) {
 void bind_filter(Stmt& s, int first, const SettlementExportOptions& o) {
   if (!o.plan_id.empty()) s.bind_text(first++, o.plan_id);
   if (o.year != 0) s.bind_int64(first, o.year);
-}
-
-// The layer ids of a plan version in plan order, from its stored TOML (empty
-// when it cannot be read: those layers then sort by name).
-std::vector<std::string> plan_layer_order(std::string_view toml_text) {
-  std::vector<std::string> ids;
-  try {
-    toml::table t = toml::parse(toml_text);
-    if (const toml::array* layers = t["layer"].as_array()) {
-      for (const toml::node& n : *layers) {
-        if (const toml::table* l = n.as_table()) {
-          if (std::optional<std::string> id = (*l)["id"].value<std::string>()) ids.push_back(*id);
-        }
-      }
-    }
-  } catch (const toml::parse_error&) {
-    ids.clear();
-  }
-  return ids;
 }
 
 // The union of the layers that paid in the selected settlements, in plan

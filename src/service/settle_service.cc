@@ -489,6 +489,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       }
       if (rows < kPageRows) break;
     }
+    PlanLayers plan_layers;
     for (auto& [i, id] : same) {
       Result<Stmt*> st = db.prepare("SELECT " + std::string(kStoredResultColumns) +
                                     " FROM settlements s WHERE s.setl_id = ?");
@@ -497,7 +498,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
       if (*row) {
-        Result<std::string> result = stored_result(**st, 0);
+        Result<std::string> result = stored_result(db, **st, 0, &plan_layers);
         if (!result.ok()) return result.status();
         job.replay(i, std::move(*result));
       }

@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include <toml++/toml.h>
+
 #include "batch/result_json.h"
 
 namespace huibao {
@@ -26,13 +28,14 @@ std::string key_of(std::string_view id, bool first) {
 }  // namespace
 
 LayersEncoder::LayersEncoder(const Plan& plan) {
-  for (size_t l = 0; l < plan.layers.size(); ++l)
-    keys_.push_back(key_of(plan.layers[l].id, l == 0));
+  for (const Layer& layer : plan.layers) keys_.push_back(key_of(layer.id, true));
 }
 
 void LayersEncoder::medical(const Fen* pay, std::string* out) const {
   out->assign(1, '{');
   for (size_t l = 0; l < keys_.size(); ++l) {
+    if (pay[l] == 0) continue;
+    if (out->size() > 1) *out += ',';
     *out += keys_[l];
     append_fen(out, pay[l]);
   }
@@ -40,6 +43,10 @@ void LayersEncoder::medical(const Fen* pay, std::string* out) const {
 }
 
 void LayersEncoder::accident(Fen paid, std::string* out) {
+  if (paid == 0) {
+    out->assign("{}");
+    return;
+  }
   out->assign("{\"accident\":");
   append_fen(out, paid);
   *out += '}';
@@ -75,20 +82,74 @@ Status parse_layers_column(std::string_view text, std::vector<std::pair<std::str
   return Status::Ok();
 }
 
-Result<std::string> stored_result(const store::Stmt& st, int first) {
-  if (!st.column_is_null(first)) return std::string(st.column_text(first));
-  std::vector<std::pair<std::string, Fen>> layers;
-  if (Status s = parse_layers_column(st.column_text(first + 8), &layers); !s.ok()) return s;
+std::vector<std::string> plan_layer_order(std::string_view toml_text) {
   std::vector<std::string> ids;
-  std::vector<Fen> pay;
-  for (auto& [id, fen] : layers) {
-    ids.push_back(std::move(id));
-    pay.push_back(fen);
+  try {
+    toml::table t = toml::parse(toml_text);
+    if (const toml::array* layers = t["layer"].as_array()) {
+      for (const toml::node& n : *layers) {
+        if (const toml::table* l = n.as_table()) {
+          if (std::optional<std::string> id = (*l)["id"].value<std::string>()) ids.push_back(*id);
+        }
+      }
+    }
+  } catch (const toml::parse_error&) {
+    ids.clear();
   }
+  return ids;
+}
+
+Result<const std::vector<std::string>*> PlanLayers::of(store::Db& db, std::string_view plan_id,
+                                                       int64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::pair(std::string(plan_id), version);
+  if (auto it = known_.find(key); it != known_.end()) return &it->second;
+  Result<store::Stmt*> st =
+      db.prepare("SELECT toml FROM plan_versions WHERE plan_id = ? AND version = ?");
+  if (!st.ok()) return st.status();
+  (*st)->bind_text(1, plan_id);
+  (*st)->bind_int64(2, version);
+  Result<bool> row = (*st)->step();
+  if (!row.ok()) return row.status();
+  std::vector<std::string> ids;
+  if (*row) ids = plan_layer_order((*st)->column_text(0));
+  (*st)->reset();
+  if (ids.empty())
+    return Status(Code::kStoreError, "plan " + std::string(plan_id) + " version " +
+                                         std::to_string(version) +
+                                         " has no stored text with layers to answer from");
+  return &known_.emplace(std::move(key), std::move(ids)).first->second;
+}
+
+Result<std::string> stored_result(store::Db& db, const store::Stmt& st, int first,
+                                  PlanLayers* plans) {
+  if (!st.column_is_null(first)) return std::string(st.column_text(first));
+  std::vector<std::pair<std::string, Fen>> paid;
+  if (Status s = parse_layers_column(st.column_text(first + 8), &paid); !s.ok()) return s;
   const bool accident = st.column_text(first + 3) == "accident";
-  if (accident ? pay.size() != 1 : pay.empty())
+  std::vector<std::string> accident_ids;
+  const std::vector<std::string>* ids = &accident_ids;
+  if (accident) {
+    accident_ids.push_back("accident");
+  } else {
+    Result<const std::vector<std::string>*> of =
+        plans->of(db, st.column_text(first + 9), st.column_int64(first + 10));
+    if (!of.ok()) return of.status();
+    ids = *of;
+  }
+  // Each layer's pay: the column's, in plan order, 0 for those left out.
+  std::vector<Fen> pay(ids->size(), 0);
+  size_t at = 0, placed = 0;
+  for (const auto& [layer, fen] : paid) {
+    while (at < ids->size() && (*ids)[at] != layer) ++at;
+    if (at == ids->size()) break;
+    pay[at++] = fen;
+    ++placed;
+  }
+  if (placed != paid.size())
     return Status(Code::kStoreError, "settlement '" + std::string(st.column_text(first + 1)) +
-                                         "' has no stored answer and its layers cannot make one");
+                                         "' lists layers its plan version does not have in "
+                                         "that order; its answer cannot be derived");
   const Fen totals[2] = {st.column_int64(first + 6), st.column_int64(first + 7)};
   ResultView v;
   v.setl_id = st.column_text(first + 1);
@@ -99,7 +160,7 @@ Result<std::string> stored_result(const store::Stmt& st, int first) {
   v.pay = pay.data();
   v.totals = totals;
   ByteBuf b;
-  ResultWriter(ids).write(v, &b);
+  ResultWriter(*ids).write(v, &b);
   std::string_view line = b.view();
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   return std::string(line);

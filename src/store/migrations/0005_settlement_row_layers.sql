@@ -1,13 +1,12 @@
 -- A settlement's layers move into its settlements row, and a plain answer is
 -- no longer stored beside the columns that determine it.
 --
--- settlements.layers: a JSON object of what each layer paid, in fen
--- ({"hifp":1630767,"hifmi":0}). result_json may be NULL: then the row is a
--- settle row whose answer is the plain result (no explanation), and layers
--- lists every layer of its plan version in plan order, zeros too, so the
--- answer is derived from the row byte for byte as it was given
--- (src/service/settlement_row.h). Rows from before keep their result_json
--- and get the layers that paid.
+-- settlements.layers: a JSON object of what the layers that paid paid, in
+-- fen, in plan order ({"basic":1630767}; {} when none paid). result_json may
+-- be NULL: then the row is a settle row whose answer is the plain result (no
+-- explanation), derived from the row and its plan version's layer list byte
+-- for byte as it was given (src/service/settlement_row.h). Rows from before
+-- keep their result_json.
 --
 -- Why: a bulk settlement wrote per claim a settlements row carrying its
 -- answer (about 330 bytes the other columns repeat) and one or two
