@@ -233,8 +233,8 @@ class Poster {
     return all;
   }
 
-  // What each layer paid, from a settlements row's layers column: the
-  // layers that paid (a settle row lists its plan's zeros too).
+  // What each layer paid, from a settlements row's layers column (the
+  // layers that paid; a zero, which no writer writes, is skipped).
   static Status take_layers(std::string_view column, Fact* f) {
     std::vector<std::pair<std::string, Fen>> paid;
     if (Status s = parse_layers_column(column, &paid); !s.ok()) return s;

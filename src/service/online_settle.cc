@@ -344,9 +344,11 @@ struct OnlineSettler::Impl {
         prior.same = (*st)->column_text(1) == hash;
         prior.plan_id = std::string((*st)->column_text(2));
         prior.reversed = (*st)->column_int64(3) > 0;
-        Result<std::string> result = stored_result(db, **st, 4, &plan_layers);
-        if (!result.ok()) return result.status();
-        prior.result_json = std::move(*result);
+        if (prior.is_settle && prior.same) {  // the answer a retry gets
+          Result<std::string> result = stored_result(db, **st, 4, &plan_layers);
+          if (!result.ok()) return result.status();
+          prior.result_json = std::move(*result);
+        }
       }
       (*st)->reset();
     }

@@ -70,7 +70,6 @@ class PlanLayers {
 inline constexpr std::string_view kStoredResultColumns =
     "s.result_json, s.setl_id, s.psn_no, s.claim_kind, s.medfee_sumamt, s.inscp_scp_amt, "
     "s.fund_pay_sumamt, s.hosp_part_amt, s.layers, s.plan_id, s.plan_version";
-inline constexpr int kStoredResultColumnCount = 11;
 
 // The answer stored for the settlement in the current row of st (a query on
 // db), whose kStoredResultColumns begin at column first: result_json, or
