@@ -185,6 +185,25 @@ TEST_P(StoreTest, MigrationsApplyInOrderAtomicallyAndForwardOnly) {
   EXPECT_EQ(*schema_version(db), 2);
   EXPECT_EQ(query_int(db, "SELECT x FROM a"), 7);
 
+  // A migration that leaves a row pointing at nothing is refused whole (SQLite
+  // runs migrations with its key checks off and checks every key at the end).
+  const Migration dangling[] = {
+      two[0],
+      two[1],
+      {3, "c",
+       "CREATE TABLE p (x BIGINT NOT NULL PRIMARY KEY); CREATE TABLE c (x BIGINT REFERENCES p "
+       "(x)); INSERT INTO c VALUES (1);"}};
+  s = migrate(db, dangling);
+  EXPECT_FALSE(s.ok());
+  if (db.dialect().engine == Engine::kSqlite) {
+    EXPECT_EQ(s.code(), Code::kStoreSchema) << s.to_string();
+    EXPECT_NE(s.message().find("a row of c refers to a missing row of p"), std::string::npos)
+        << s.message();
+  }
+  EXPECT_EQ(*schema_version(db), 2);
+  run(db, "CREATE TABLE c (y TEXT)");  // c was rolled back
+  run(db, "DROP TABLE c");
+
   // An applied migration whose text changed is refused.
   const Migration edited[] = {{1, "a", "CREATE TABLE a (x BIGINT);"}, two[1]};
   s = migrate(db, edited);
