@@ -376,17 +376,9 @@ Status settlement_layer_columns(Db& db, const SettlementExportOptions& o,
   }
   std::set<std::string> placed;
   for (const auto& [plan_id, version] : versions) {
-    Result<Stmt*> st =
-        db.prepare("SELECT toml FROM plan_versions WHERE plan_id = ? AND version = ?");
-    if (!st.ok()) return st.status();
-    (*st)->bind_text(1, plan_id);
-    (*st)->bind_int64(2, version);
-    Result<bool> row = (*st)->step();
-    if (!row.ok()) return row.status();
-    std::vector<std::string> order;
-    if (*row) order = plan_layer_order((*st)->column_text(0));
-    (*st)->reset();
-    for (const std::string& id : order) {
+    Result<std::vector<std::string>> order = plan_layer_order(db, plan_id, version);
+    if (!order.ok()) return order.status();
+    for (const std::string& id : *order) {
       if (present.count(id) && placed.insert(id).second) out->push_back(id);
     }
   }

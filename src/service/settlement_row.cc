@@ -82,7 +82,9 @@ Status parse_layers_column(std::string_view text, std::vector<std::pair<std::str
   return Status::Ok();
 }
 
-std::vector<std::string> plan_layer_order(std::string_view toml_text) {
+namespace {
+
+std::vector<std::string> layer_order_of(std::string_view toml_text) {
   std::vector<std::string> ids;
   try {
     toml::table t = toml::parse(toml_text);
@@ -99,11 +101,10 @@ std::vector<std::string> plan_layer_order(std::string_view toml_text) {
   return ids;
 }
 
-Result<const std::vector<std::string>*> PlanLayers::of(store::Db& db, std::string_view plan_id,
-                                                       int64_t version) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto key = std::pair(std::string(plan_id), version);
-  if (auto it = known_.find(key); it != known_.end()) return &it->second;
+}  // namespace
+
+Result<std::vector<std::string>> plan_layer_order(store::Db& db, std::string_view plan_id,
+                                                  int64_t version) {
   Result<store::Stmt*> st =
       db.prepare("SELECT toml FROM plan_versions WHERE plan_id = ? AND version = ?");
   if (!st.ok()) return st.status();
@@ -112,13 +113,23 @@ Result<const std::vector<std::string>*> PlanLayers::of(store::Db& db, std::strin
   Result<bool> row = (*st)->step();
   if (!row.ok()) return row.status();
   std::vector<std::string> ids;
-  if (*row) ids = plan_layer_order((*st)->column_text(0));
+  if (*row) ids = layer_order_of((*st)->column_text(0));
   (*st)->reset();
-  if (ids.empty())
+  return ids;
+}
+
+Result<const std::vector<std::string>*> PlanLayers::of(store::Db& db, std::string_view plan_id,
+                                                       int64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::pair(std::string(plan_id), version);
+  if (auto it = known_.find(key); it != known_.end()) return &it->second;
+  Result<std::vector<std::string>> ids = plan_layer_order(db, plan_id, version);
+  if (!ids.ok()) return ids.status();
+  if (ids->empty())
     return Status(Code::kStoreError, "plan " + std::string(plan_id) + " version " +
                                          std::to_string(version) +
                                          " has no stored text with layers to answer from");
-  return &known_.emplace(std::move(key), std::move(ids)).first->second;
+  return &known_.emplace(std::move(key), std::move(*ids)).first->second;
 }
 
 Result<std::string> stored_result(store::Db& db, const store::Stmt& st, int first,

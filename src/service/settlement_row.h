@@ -49,9 +49,11 @@ std::string layers_column(const std::map<std::string, Fen>& amounts);
 // Reads a layers column into (layer, fen) pairs in the order written.
 Status parse_layers_column(std::string_view text, std::vector<std::pair<std::string, Fen>>* out);
 
-// The layer ids of a plan version in plan order, read from its stored TOML
-// text (empty when the text cannot be read).
-std::vector<std::string> plan_layer_order(std::string_view toml_text);
+// The layer ids of a stored plan version in plan order, read from its TOML
+// text in plan_versions (empty when there is no such version or its text
+// cannot be read).
+Result<std::vector<std::string>> plan_layer_order(store::Db& db, std::string_view plan_id,
+                                                  int64_t version);
 
 // The layer ids of stored plan versions, read once per version (a version's
 // text never changes). Safe to share between threads.
