@@ -12,8 +12,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <future>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -638,10 +641,12 @@ TEST_P(SettleServiceTest, APlanVersionKeepsItsDrugListAndAChangedListIsANewVersi
 // threads, gathered into group commits.
 class OnlineSettleTest : public SettleServiceTest {
  protected:
-  std::unique_ptr<OnlineSettler> open_settler(size_t max_group = 64) {
+  std::unique_ptr<OnlineSettler> open_settler(size_t max_group = 64,
+                                              std::function<Status()> before_sync = {}) {
     OnlineOptions o;
     o.url = url_;
     o.max_group = max_group;
+    o.before_sync = std::move(before_sync);
     std::vector<OnlinePlan> plans;
     plans.push_back({plan_text_, plan_});
     Result<std::unique_ptr<OnlineSettler>> s = OnlineSettler::open(o, std::move(plans));
@@ -1054,6 +1059,127 @@ TEST_P(OnlineSettleTest, ReversalRetriesAreReplayedAndIdsAreEscaped) {
   Result<ReversalReport> clash = settler->reverse(ids[1], ids[2], "desk");
   EXPECT_EQ(clash.status().code(), Code::kDuplicateSetlId) << clash.status().to_string();
   EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements WHERE kind = 'reversal'"), 1);
+}
+
+// setl_id of a claim line.
+std::string setl_id_of(const std::string& line) {
+  const size_t at = line.find("\"setl_id\":\"");
+  if (at == std::string::npos) return "";
+  const size_t from = at + 11;
+  return line.substr(from, line.find('"', from) - from);
+}
+
+TEST_P(OnlineSettleTest, AnswersWaitUntilTheirCommitIsOnDisk) {
+  // The sync thread is held at its first sync until the test lets it go.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, released = false;
+  int syncs = 0;
+  std::unique_ptr<OnlineSettler> settler = open_settler(64, [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++syncs;
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+    return Status::Ok();
+  });
+  ASSERT_NE(settler, nullptr);
+  const std::string line = a_medical_claim_that_settles(*settler);
+  ASSERT_FALSE(line.empty());
+  const std::string id = setl_id_of(line);
+  if (GetParam() == Engine::kPostgres) {
+    // Every PostgreSQL commit syncs itself: nothing is deferred.
+    Result<OnlineOutcome> o = settler->settle("", line, false, "desk");
+    ASSERT_TRUE(o.ok()) << o.status().to_string();
+    EXPECT_TRUE(o->committed);
+    EXPECT_EQ(syncs, 0);
+    return;
+  }
+  auto settled =
+      std::async(std::launch::async, [&] { return settler->settle("", line, false, "desk"); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return entered; });
+  }
+  // The commit is made (its sync comes after it) and another connection
+  // sees it; neither the settlement nor a read of it is answered before the
+  // sync returns.
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements WHERE setl_id = '" + id + "'"), 1);
+  auto read = std::async(std::launch::async, [&] { return settler->find_settlement(id); });
+  EXPECT_EQ(read.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  EXPECT_EQ(settled.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  Result<OnlineOutcome> o = settled.get();
+  ASSERT_TRUE(o.ok()) << o.status().to_string();
+  EXPECT_TRUE(o->committed);
+  Result<StoredSettlement> r = read.get();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->result_json, o->result_json);
+  EXPECT_TRUE(settler->await_durable().ok());
+  EXPECT_EQ(syncs, 1);
+}
+
+TEST_P(OnlineSettleTest, AFailedSyncIsNeverAcknowledgedAndARestartRecovers) {
+  const std::vector<std::string> lines = unique_lines_in_claim_order();
+  if (GetParam() == Engine::kPostgres) {
+    // Each PostgreSQL commit syncs itself: there is no deferred sync to fail.
+    std::unique_ptr<OnlineSettler> settler = open_settler(
+        64, [] { return Status(Code::kIoError, "injected: the disk went away"); });
+    ASSERT_NE(settler, nullptr);
+    const std::string line = a_medical_claim_that_settles(*settler);
+    Result<OnlineOutcome> o = settler->settle("", line, false, "desk");
+    ASSERT_TRUE(o.ok()) << o.status().to_string();
+    EXPECT_TRUE(o->committed);
+    EXPECT_TRUE(settler->sync_failure().ok());
+    return;
+  }
+  std::string line, other;
+  {
+    std::unique_ptr<OnlineSettler> settler =
+        open_settler(64, [] { return Status(Code::kIoError, "injected: the disk went away"); });
+    ASSERT_NE(settler, nullptr);
+    line = a_medical_claim_that_settles(*settler);
+    ASSERT_FALSE(line.empty());
+    for (const std::string& l : lines) {
+      if (setl_id_of(l) != setl_id_of(line) &&
+          l.find("\"kind\":\"accident\"") == std::string::npos) {
+        other = l;
+        break;
+      }
+    }
+    ASSERT_FALSE(other.empty());
+    Result<OnlineOutcome> o = settler->settle("", line, false, "desk");
+    ASSERT_FALSE(o.ok());
+    EXPECT_EQ(o.status().code(), Code::kStoreError);
+    EXPECT_NE(o.status().message().find("not known to be on disk"), std::string::npos)
+        << o.status().to_string();
+    EXPECT_NE(o.status().message().find("injected"), std::string::npos);
+    // From then on nothing is answered from the store.
+    EXPECT_EQ(settler->sync_failure().code(), Code::kStoreError);
+    EXPECT_EQ(settler->settle("", other, false, "desk").status().code(), Code::kStoreError);
+    EXPECT_EQ(settler->presettle("", other, false).status().code(), Code::kStoreError);
+    EXPECT_EQ(settler->find_settlement(setl_id_of(line)).status().code(), Code::kStoreError);
+    EXPECT_EQ(settler->reverse(setl_id_of(line), "REV-X", "desk").status().code(),
+              Code::kStoreError);
+  }
+  // The first claim's commit was written, only its sync failed; the second
+  // was refused before its group began. After a restart a retry of each gets
+  // the one answer the claim has.
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 1);
+  std::unique_ptr<OnlineSettler> settler = open_settler();
+  ASSERT_NE(settler, nullptr);
+  Result<OnlineOutcome> retry = settler->settle("", line, false, "desk");
+  ASSERT_TRUE(retry.ok()) << retry.status().to_string();
+  EXPECT_TRUE(retry->replayed);
+  Result<OnlineOutcome> second = settler->settle("", other, false, "desk");
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  EXPECT_FALSE(second->replayed);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), 1 + int(second->committed));
+  expect_states_replay();
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, OnlineSettleTest,

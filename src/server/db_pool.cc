@@ -34,6 +34,7 @@ void DbPool::give_back(std::unique_ptr<store::Db> db) {
     free_.push_back(std::move(db));
   }
   cv_.notify_one();
+  if (on_release_) on_release_();
 }
 
 }  // namespace huibao::server

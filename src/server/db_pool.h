@@ -6,6 +6,7 @@
 #pragma once
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,8 +50,12 @@ class DbPool {
   // every connection stayed busy that long.
   Result<Lease> acquire();
   const std::string& url() const { return url_; }
+  // Runs after each connection is given back, on the thread that gave it
+  // back (the server waits there until what the handler read is durable).
+  void on_release(std::function<void()> fn) { on_release_ = std::move(fn); }
 
  private:
+  std::function<void()> on_release_;
   void give_back(std::unique_ptr<store::Db> db);
   std::string url_;
   std::chrono::milliseconds wait_{0};

@@ -254,6 +254,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::create(const ServerConfig& config)
   if (!key_pool.ok()) return key_pool.status();
   m.key_pool = std::move(*key_pool);
   if (Status s = m.load_plans(); !s.ok()) return s;
+  // A handler may read a settlement committed but not yet synced: it
+  // answers once that commit is durable.
+  OnlineSettler* settler = m.settler.get();
+  m.pool->on_release([settler] { (void)settler->await_durable(); });
   DbPool* p = m.key_pool.get();
   m.keys = std::make_unique<KeyCache>(
       [p](std::string_view key_id) -> Result<std::optional<StoredKey>> {
@@ -638,6 +642,14 @@ void ApiServer::Impl::serve(RouteId route, bool authenticated, Action action,
       if (draining && route != kHealthz && route != kReadyz && route != kMetricsRoute)
         res.set_header("Connection", "close");
       fn(c);
+      // After a failed sync nothing read from the store is known to be on
+      // disk: no answer from it goes out (readyz tells the operator).
+      if (authenticated && res.status < 500) {
+        if (Status d = settler->sync_failure(); !d.ok()) {
+          log("error", "answer withheld", {{"error", d.to_string()}, {"request_id", c.request_id}});
+          reply_error(c, status_error(d));
+        }
+      }
     }();
     if (res.status == -1) res.status = 200;
   } catch (const std::exception& ex) {
@@ -706,6 +718,10 @@ void ApiServer::Impl::h_readyz(Call& c) {
     } else {
       checks["store"] = "ok, schema version " + std::to_string(*v);
     }
+  }
+  if (Status s = settler->sync_failure(); !s.ok()) {
+    ready = false;
+    checks["durability"] = s.to_string();
   }
   if (settler->plans().empty()) {
     ready = false;

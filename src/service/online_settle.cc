@@ -3,8 +3,10 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -39,6 +41,12 @@ constexpr int kPostgresLanes = 4;
 // 8,321 and 7,506/s with 1,000 pages. (A checkpoint thread of its own after
 // every commit was tried: 4,380/s, p99 28.0 ms.)
 constexpr int kOnlineCheckpointPages = 200;
+// SQLite: the lane commits without waiting for the disk and a thread of its
+// own syncs the WAL (Db::defer_commit_sync) while the lane applies the next
+// group; the claims of a group are answered once their commit is synced. At
+// most this many commits are unsynced at once: the lane waits for room
+// before it starts another group.
+constexpr uint64_t kUnsyncedCommitsMax = 2;
 
 struct Served {
   OnlinePlan p;
@@ -137,12 +145,18 @@ class Pool {
     return c;
   }
   void give(std::unique_ptr<Db> c) {
-    std::lock_guard<std::mutex> lock(mu_);
-    free_.push_back(std::move(c));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(std::move(c));
+    }
     cv_.notify_one();
+    if (on_release_) on_release_();
   }
+  // Runs on the returning thread after each give(), outside the lock.
+  void on_release(std::function<void()> fn) { on_release_ = std::move(fn); }
 
  private:
+  std::function<void()> on_release_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Db>> free_;
@@ -179,6 +193,113 @@ struct OnlineSettler::Impl {
   std::vector<std::unique_ptr<Lane>> lanes;
   std::mutex state_mu;
   bool draining = false;
+
+  // The SQLite lane's commits, made durable off the lane (kUnsyncedCommitsMax).
+  // The lane numbers each commit before making it (begun); a group's jobs are
+  // handed over after its commit and answered once a sync begun after that
+  // commit has returned (durable). A reader of the store waits the same way
+  // before it answers from what it read (await_durable): it may have seen
+  // a commit not yet on disk.
+  struct Syncer {
+    std::unique_ptr<store::LogSyncer> log;
+    std::thread thread;
+    std::mutex mu;
+    std::condition_variable work;    // for the sync thread
+    std::condition_variable synced;  // durable moved or failure set
+    std::atomic<uint64_t> begun{0};  // the last commit the lane began (lane only writes)
+    uint64_t handed = 0;             // the last commit whose jobs were handed over
+    uint64_t durable = 0;            // every commit up to this one is on disk
+    std::vector<Job*> waiting;       // handed over, not yet answered
+    Status failure;                  // a sync failed: nothing more is acknowledged
+    bool closing = false;
+  };
+  Syncer syncer;
+  bool deferred_sync() const { return syncer.log != nullptr; }
+
+  // The lane calls it right before a commit that may happen.
+  void commit_begins() {
+    if (deferred_sync()) syncer.begun.fetch_add(1);
+  }
+
+  // The lane, before it starts a group: waits until fewer than
+  // kUnsyncedCommitsMax commits are unsynced; false after a failed sync.
+  Status room_for_commit() {
+    if (!deferred_sync()) return Status::Ok();
+    std::unique_lock<std::mutex> lock(syncer.mu);
+    syncer.synced.wait(lock, [&] {
+      return !syncer.failure.ok() || syncer.begun.load() - syncer.durable < kUnsyncedCommitsMax;
+    });
+    return syncer.failure;
+  }
+
+  // Answers the jobs of a group: at once when every commit syncs itself,
+  // else once the commits made for them are durable.
+  void finish(std::vector<Job*>& group) {
+    if (!deferred_sync()) {
+      for (Job* j : group) j->done.set_value();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(syncer.mu);
+      syncer.handed = syncer.begun.load();
+      syncer.waiting.insert(syncer.waiting.end(), group.begin(), group.end());
+    }
+    syncer.work.notify_one();
+  }
+
+  void sync_loop() {
+    std::vector<Job*> batch;
+    for (;;) {
+      uint64_t target = 0;
+      Status failure;
+      {
+        std::unique_lock<std::mutex> lock(syncer.mu);
+        syncer.work.wait(lock, [&] { return !syncer.waiting.empty() || syncer.closing; });
+        if (syncer.waiting.empty()) return;  // closing, nothing left
+        batch.swap(syncer.waiting);
+        target = syncer.handed;
+        failure = syncer.failure;
+      }
+      Status s = failure;
+      if (s.ok() && o.before_sync) s = o.before_sync();
+      if (s.ok()) s = syncer.log->sync();
+      {
+        std::lock_guard<std::mutex> lock(syncer.mu);
+        if (s.ok()) {
+          syncer.durable = std::max(syncer.durable, target);
+        } else if (syncer.failure.ok()) {
+          syncer.failure = Status(Code::kStoreError,
+                                  "settlements committed but not known to be on disk (" +
+                                      s.message() + "); restart the server: it recovers the store");
+        }
+      }
+      syncer.synced.notify_all();
+      for (Job* j : batch) {
+        if (!s.ok()) {
+          j->status = syncer_failure();
+          j->outcome = OnlineOutcome{};
+          j->report = ReversalReport{};
+        }
+        j->done.set_value();
+      }
+      batch.clear();
+    }
+  }
+
+  Status syncer_failure() {
+    std::lock_guard<std::mutex> lock(syncer.mu);
+    return syncer.failure;
+  }
+
+  // Returns once every commit the lane had begun is durable (or a sync
+  // failed): what a reader saw is then on disk.
+  Status await_durable() {
+    if (!deferred_sync()) return Status::Ok();
+    const uint64_t seen = syncer.begun.load();
+    std::unique_lock<std::mutex> lock(syncer.mu);
+    syncer.synced.wait(lock, [&] { return syncer.durable >= seen || !syncer.failure.ok(); });
+    return syncer.failure;
+  }
 
   const Served* find_plan(std::string_view id) const {
     for (const auto& s : served) {
@@ -544,16 +665,15 @@ struct OnlineSettler::Impl {
         if (!failed.ok()) break;
         failed = apply(db, *j->plan, j->line, j->psn, j->explain, true, j->actor, &j->outcome);
       }
-      if (failed.ok()) failed = tx.commit();
+      if (failed.ok()) {
+        commit_begins();
+        failed = tx.commit();
+      }
     }
-    if (failed.ok()) {
-      for (Job* j : group) j->done.set_value();
-      return;
-    }
+    if (failed.ok()) return;
     for (Job* j : group) {
       Status s = apply_alone(db, j);
       if (!s.ok()) j->status = s, j->outcome = OnlineOutcome{};
-      j->done.set_value();
     }
   }
 
@@ -569,7 +689,10 @@ struct OnlineSettler::Impl {
         s = tx.status();
         if (s.ok())
           s = apply(db, *j->plan, j->line, j->psn, j->explain, true, j->actor, &j->outcome);
-        if (s.ok()) s = tx.commit();
+        if (s.ok()) {
+          commit_begins();
+          s = tx.commit();
+        }
       }
       if (s.code() != Code::kStoreConstraint) break;
     }
@@ -595,12 +718,17 @@ struct OnlineSettler::Impl {
           }
         }
       }
+      if (Status room = room_for_commit(); !room.ok()) {
+        for (Job* j : group) j->status = room, j->done.set_value();
+        continue;
+      }
       if (group[0]->reverse) {
+        commit_begins();  // reverse_settlement commits inside
         run_reverse(*lane.db, group[0]);
-        group[0]->done.set_value();
       } else {
         run_group(*lane.db, group);
       }
+      finish(group);
     }
   }
 
@@ -635,6 +763,14 @@ struct OnlineSettler::Impl {
     }
     for (auto& lane : lanes) {
       if (lane->thread.joinable()) lane->thread.join();
+    }
+    if (syncer.thread.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(syncer.mu);
+        syncer.closing = true;
+      }
+      syncer.work.notify_one();
+      syncer.thread.join();
     }
   }
 };
@@ -687,6 +823,14 @@ Result<std::unique_ptr<OnlineSettler>> OnlineSettler::open(const OnlineOptions& 
                                         std::to_string(kOnlineCheckpointPages));
         !s.ok())
       return s;
+    Result<std::unique_ptr<store::LogSyncer>> log = x.lanes[0]->db->defer_commit_sync();
+    if (!log.ok()) return log.status();
+    x.syncer.log = std::move(*log);
+    if (x.deferred_sync()) {
+      x.syncer.thread = std::thread([&x] { x.sync_loop(); });
+      // A reader answers only once what it may have seen is on disk.
+      x.readers.on_release([&x] { (void)x.await_durable(); });
+    }
   }
   for (auto& lane : x.lanes) {
     Impl::Lane* l = lane.get();
@@ -701,6 +845,14 @@ const std::vector<OnlinePlan>& OnlineSettler::plans() const {
 
 void OnlineSettler::drain() {
   impl_->drain();
+}
+
+Status OnlineSettler::await_durable() {
+  return impl_->await_durable();
+}
+
+Status OnlineSettler::sync_failure() {
+  return impl_->syncer_failure();
 }
 
 Result<OnlineOutcome> OnlineSettler::presettle(std::string_view plan_id,
@@ -718,6 +870,7 @@ Result<OnlineOutcome> OnlineSettler::presettle(std::string_view plan_id,
   if (Status s = x.apply(*db, **sp, line, first.rs.psn_no(first.r()), explain, false, "", &out);
       !s.ok())
     return s;
+  if (Status d = x.syncer_failure(); !d.ok()) return d;  // what it read may be lost
   return out;
 }
 
@@ -778,6 +931,7 @@ Result<StoredSettlement> OnlineSettler::find_settlement(std::string_view setl_id
   if (!result.ok()) return result.status();
   s.result_json = std::move(*result);
   (*st)->reset();
+  if (Status d = impl_->syncer_failure(); !d.ok()) return d;  // what it read may be lost
   return s;
 }
 
@@ -893,6 +1047,7 @@ Result<std::string> OnlineSettler::benefits_json(const BenefitsQuery& q) {
     return Status(Code::kUnknownPerson, "person " + q.psn_no +
                                             " is not on the roll of any plan served here on " +
                                             date_to_string(q.on));
+  if (Status d = x.syncer_failure(); !d.ok()) return d;  // what it read may be lost
   return out.dump();
 }
 

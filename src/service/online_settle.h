@@ -9,7 +9,10 @@
 //   are gathered by one writer into group commits (one transaction and one
 //   sync for many claims), applied in arrival order, so two claims for the
 //   same person never both see the same year state. A claim that is
-//   rejected, or whose transaction fails, leaves nothing behind.
+//   rejected, or whose transaction fails, leaves nothing behind. On SQLite
+//   the sync of one group's commit runs on a thread of its own while the
+//   writer applies the next group; a group is answered once its commit is
+//   synced, and a read answers once what it saw is synced.
 // - A setl_id already stored is answered with its stored result when the
 //   claim is the same (replayed = true) and refused with duplicate_setl_id
 //   when it differs, exactly as settle --db does.
@@ -17,6 +20,7 @@
 // - Results are the results.jsonl object of DOMAIN.md §6 for that claim,
 //   byte for byte what settle --db would store.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,6 +44,9 @@ struct OnlineOptions {
   size_t max_group = 512;     // claims per group commit at most
   int readers = 2;            // connections for presettle/benefits/lookups
   std::string actor = "api";  // default actor for audit rows
+  // Tests: runs on the sync thread before each deferred sync (SQLite); an
+  // error stands for the sync failing.
+  std::function<Status()> before_sync;
 };
 
 struct OnlineOutcome {
@@ -89,6 +96,14 @@ class OnlineSettler {
   // JSON object: {"psn_no", "plans":[{"plan_id","year","enrolled_products",
   // "layers":[{"layer","paid","deductible_left","cap_left"}], ...}]}.
   Result<std::string> benefits_json(const BenefitsQuery& q);
+
+  // Returns once every settlement committed so far is on disk; an error
+  // when a sync failed (nothing more is acknowledged: restart the server).
+  // Another connection reading the store calls it before it answers from
+  // what it read. settle(), reverse() and the reads above do it themselves.
+  Status await_durable();
+  // Ok unless a sync failed; does not wait.
+  Status sync_failure();
 
   const std::vector<OnlinePlan>& plans() const;
   // Stops taking work, finishes what is queued (graceful shutdown).

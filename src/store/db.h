@@ -141,6 +141,18 @@ struct InsertSpec {
   std::string_view suffix;
 };
 
+// Makes a connection's commits durable from another thread, so that a
+// group commit's sync overlaps the work of the next group (see
+// Db::defer_commit_sync). Thread-safe.
+class LogSyncer {
+ public:
+  virtual ~LogSyncer() = default;
+  // Every commit the connection made before this call is on disk when this
+  // returns ok. After a failure nothing is known to be durable: the caller
+  // must stop acknowledging commits.
+  virtual Status sync() = 0;
+};
+
 // One connection.
 class Db {
  public:
@@ -169,6 +181,15 @@ class Db {
   // the caller's transaction, or in its own write transaction when none is
   // open. A multi-row ON CONFLICT DO UPDATE must not name one key twice.
   Status insert_rows(const InsertSpec& spec, const Rows& rows);
+
+  // From now on this connection's commits return once written, without
+  // waiting for the disk; the LogSyncer returned makes them durable. The
+  // caller must not acknowledge a commit before a sync() begun after it has
+  // returned ok, and must keep other readers from acting on such a commit
+  // (they can see it). Still consistent after a crash: a commit is lost
+  // whole or kept whole. Returns nullptr, changing nothing, when the engine
+  // cannot (PostgreSQL, an in-memory database): each commit then syncs.
+  virtual Result<std::unique_ptr<LogSyncer>> defer_commit_sync();
 
   static constexpr size_t kInsertChunkRowsMax = 1000;
   static constexpr size_t kStatementsCachedMax = 512;

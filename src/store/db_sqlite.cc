@@ -2,8 +2,12 @@
 // it returns), foreign keys on, a busy timeout so writers queue, and BEGIN
 // IMMEDIATE for write transactions (a deferred transaction that later writes
 // could fail with SQLITE_BUSY without waiting).
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "store/engines.h"
@@ -35,6 +39,29 @@ Status sqlite_status(sqlite3* db, int rc, std::string_view sql) {
   }
   return Status(code, std::move(msg));
 }
+
+Status os_error(std::string what, const std::string& path) {
+  const int e = errno;
+  return Status(Code::kStoreError, "sqlite: " + what + " '" + path + "': " + std::strerror(e));
+}
+
+// Syncs the WAL file through a descriptor of its own: on Linux fdatasync
+// writes the file's data whichever descriptor wrote it, so the connection's
+// commits, written without a sync (synchronous=NORMAL), become durable
+// without the connection (used by one thread only) being touched.
+class WalSyncer final : public LogSyncer {
+ public:
+  WalSyncer(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~WalSyncer() override { ::close(fd_); }
+  Status sync() override {
+    if (::fdatasync(fd_) != 0) return os_error("syncing the write-ahead log", path_);
+    return Status();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
 
 class SqliteStmt final : public Stmt {
  public:
@@ -160,6 +187,33 @@ class SqliteDb final : public Db {
                     "sqlite: could not switch the database to WAL mode (got '" + mode + "')");
     }
     return do_exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-262144");
+  }
+
+  // synchronous=NORMAL in WAL mode: a commit appends to the WAL without
+  // syncing it; a checkpoint still syncs the WAL before copying it into the
+  // database and the database before the WAL is reused, so a crash loses
+  // only commits not yet synced, each whole.
+  Result<std::unique_ptr<LogSyncer>> defer_commit_sync() override {
+    if (in_transaction())
+      return Status(Code::kStoreError, "defer_commit_sync inside a transaction");
+    const char* db_file = sqlite3_db_filename(conn_, "main");
+    if (db_file == nullptr || *db_file == '\0') return std::unique_ptr<LogSyncer>();
+    // A read opens the WAL file (creating it if this is the first connection).
+    if (Status s = do_exec("BEGIN; SELECT count(*) FROM sqlite_schema; COMMIT"); !s.ok()) return s;
+    const std::string wal = sqlite3_filename_wal(db_file);
+    const int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return os_error("cannot open the write-ahead log", wal);
+    auto syncer = std::make_unique<WalSyncer>(fd, wal);
+    // The WAL's directory entry, in case the file was just created.
+    const std::string dir = wal.substr(0, wal.find_last_of('/') + 1);
+    const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return os_error("cannot open the directory of", wal);
+    const int rc = ::fsync(dfd);
+    ::close(dfd);
+    if (rc != 0) return os_error("cannot sync the directory of", wal);
+    if (Status s = syncer->sync(); !s.ok()) return s;
+    if (Status s = do_exec("PRAGMA synchronous=NORMAL"); !s.ok()) return s;
+    return std::unique_ptr<LogSyncer>(std::move(syncer));
   }
 
  protected:
