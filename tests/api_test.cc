@@ -923,6 +923,29 @@ TEST_P(ApiTest, OversizedAndMistypedBodies) {
   EXPECT_EQ(fingerprint(), before);
 }
 
+TEST_P(ApiTest, AFailedSyncWithholdsAnswersAndReadinessSaysWhy) {
+  stop_server();
+  ServerConfig c = config();
+  c.before_sync = [] { return Status(Code::kIoError, "injected: the disk went away"); };
+  start_server(c);
+  Answer s = post(h1_, "/api/v1/settlements", claim("F-1", kP1, "H001"));
+  if (GetParam() == Engine::kPostgres) {
+    // Each PostgreSQL commit syncs itself: no deferred sync to fail.
+    EXPECT_EQ(s.status, 200) << s.raw;
+    EXPECT_EQ(get("", "/readyz").status, 200);
+    return;
+  }
+  EXPECT_EQ(s.status, 500) << s.raw;
+  EXPECT_EQ(s.body["code"], "store_error") << s.raw;
+  // Every authenticated answer is withheld, even one from memory.
+  Answer plans = get(h1_, "/api/v1/plans");
+  EXPECT_EQ(plans.status, 500) << plans.raw;
+  EXPECT_EQ(plans.body["code"], "store_error") << plans.raw;
+  Answer r = get("", "/readyz");
+  EXPECT_EQ(r.status, 503) << r.raw;
+  EXPECT_NE(r.raw.find("not known to be on disk"), std::string::npos) << r.raw;
+}
+
 TEST_P(ApiTest, ARateLimitPerKey) {
   stop_server();
   ServerConfig c = config();

@@ -1127,8 +1127,8 @@ TEST_P(OnlineSettleTest, AFailedSyncIsNeverAcknowledgedAndARestartRecovers) {
   const std::vector<std::string> lines = unique_lines_in_claim_order();
   if (GetParam() == Engine::kPostgres) {
     // Each PostgreSQL commit syncs itself: there is no deferred sync to fail.
-    std::unique_ptr<OnlineSettler> settler = open_settler(
-        64, [] { return Status(Code::kIoError, "injected: the disk went away"); });
+    std::unique_ptr<OnlineSettler> settler =
+        open_settler(64, [] { return Status(Code::kIoError, "injected: the disk went away"); });
     ASSERT_NE(settler, nullptr);
     const std::string line = a_medical_claim_that_settles(*settler);
     Result<OnlineOutcome> o = settler->settle("", line, false, "desk");

@@ -23,6 +23,7 @@
 //   [[plans]]
 //   file = "plans/city-2024.toml"
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ struct ServerConfig {
 
   // Checks ranges; kPlanInvalid with a message naming the setting.
   Status validate() const;
+  // Tests: passed to OnlineOptions::before_sync (an error stands for a failed
+  // WAL sync). Not read from files or flags.
+  std::function<Status()> before_sync;
 };
 
 inline constexpr int kThreadsMax = 4096;

@@ -217,6 +217,7 @@ Status ApiServer::Impl::load_plans() {
   o.max_group = size_t(config.max_group);
   o.readers = std::max(2, config.readers);
   o.actor = "api";
+  o.before_sync = config.before_sync;
   Result<std::unique_ptr<OnlineSettler>> s = OnlineSettler::open(o, std::move(loaded));
   if (!s.ok()) return s.status();
   settler = std::move(*s);

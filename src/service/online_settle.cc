@@ -222,7 +222,7 @@ struct OnlineSettler::Impl {
   }
 
   // The lane, before it starts a group: waits until fewer than
-  // kUnsyncedCommitsMax commits are unsynced; false after a failed sync.
+  // kUnsyncedCommitsMax commits are unsynced; the failure after a failed sync.
   Status room_for_commit() {
     if (!deferred_sync()) return Status::Ok();
     std::unique_lock<std::mutex> lock(syncer.mu);
