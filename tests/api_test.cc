@@ -1519,6 +1519,10 @@ TEST_P(ApiTest, BodiesAreBoundedAndKeysCheckedBeforeTheBodyIsRead) {
                                  "Content-Type: application/json\r\n",
                              claim("B-0", kP1, "H001"));
   EXPECT_EQ(got.rfind("HTTP/1.1 411 ", 0), 0u) << got;
+  // Closed at once, not after the keep-alive timeout: the unread body is
+  // never taken for a request.
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << "one answer only: " << got;
   // A GET with a body: its body would be read as the next request.
   got = exchange("GET /api/v1/plans HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 35\r\n",
                  "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -570,7 +570,9 @@ void ApiServer::Impl::refuse_before_body(const httplib::Request& req, httplib::R
   if (e.http == 401) res.set_header("WWW-Authenticate", "Bearer");
   if (!retry_after.empty()) res.set_header("Retry-After", retry_after);
   // The body was not read: close after the answer, unless there is none.
-  if (has_body(req) || req.has_header("Content-Encoding")) {
+  // A POST without a length (411) may have sent one all the same: what
+  // follows would otherwise wait to be read as the next request.
+  if (has_body(req) || req.has_header("Content-Encoding") || e.http == 411) {
     answer_and_close(res, e);
   } else {
     res.status = e.http;
