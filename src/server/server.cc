@@ -726,6 +726,10 @@ void ApiServer::Impl::h_readyz(Call& c) {
     ready = false;
     checks["durability"] = s.to_string();
   }
+  // Still ready (every answer is durable), but the WAL grows until a
+  // checkpoint succeeds: the operator should know.
+  if (Status s = settler->checkpoint_failure(); !s.ok())
+    checks["checkpoint"] = "failing, the WAL grows: " + s.to_string();
   if (settler->plans().empty()) {
     ready = false;
     checks["plans"] = "none loaded";

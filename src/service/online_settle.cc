@@ -1,5 +1,6 @@
 #include "service/online_settle.h"
 
+#include <pthread.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -32,15 +33,16 @@ using store::Tx;
 // PostgreSQL takes several writers at once (each its own persons); SQLite
 // has one writer.
 constexpr int kPostgresLanes = 4;
-// SQLite: the writer lane copies the WAL back into the database (a
-// checkpoint) whenever the WAL holds this many pages (16 KiB each), instead
-// of SQLite's 1,000: each checkpoint is a fifth as long, and the claims
-// queued behind the commit that runs it wait that much less. Measured with
-// bench/api_load.sh build 64 15 20000 200000, two runs each: p99 15.8 and
-// 16.8 ms at 7,136 and 6,903 settlements/s, against 18.3 and 20.6 ms at
-// 8,321 and 7,506/s with 1,000 pages. (A checkpoint thread of its own after
-// every commit was tried: 4,380/s, p99 28.0 ms.)
-constexpr int kOnlineCheckpointPages = 200;
+// SQLite: the WAL is copied into the database (a checkpoint) on a thread of
+// its own (LogSyncer::checkpoint), never on the lane: a checkpoint syncs the
+// WAL and then the database, and on the lane every fourth commit carried one
+// (5-20 ms; 0.7 s of each 2 s of the lane's time at 4,700 claims/s). One
+// begins once OnlineOptions::checkpoint_bytes of the WAL are not yet copied:
+// little, so that the lane's wait below is short. SQLite starts the WAL over
+// only when a writer begins with every frame copied, which a checkpoint
+// running beside a busy lane never sees; so once the WAL holds
+// log_restart_bytes the lane, before its next group, waits for a checkpoint
+// begun after its last commit (one wait of 5-20 ms per cycle).
 // SQLite: the lane commits without waiting for the disk and a thread of its
 // own syncs the WAL (Db::defer_commit_sync) while the lane applies the next
 // group; the claims of a group are answered once their commit is synced. At
@@ -215,6 +217,90 @@ struct OnlineSettler::Impl {
   };
   Syncer syncer;
   bool deferred_sync() const { return syncer.log != nullptr; }
+
+  // The SQLite lane's WAL, copied into the database by a thread of its own
+  // (OnlineOptions::checkpoint_bytes, log_restart_bytes). Counts are of the
+  // lane's groups.
+  struct Checkpointer {
+    std::thread thread;
+    std::mutex mu;
+    std::condition_variable work;  // for the checkpoint thread
+    std::condition_variable done;  // a checkpoint finished
+    uint64_t groups = 0;           // groups the lane ran
+    int64_t bytes = 0;             // the WAL's pages after the lane's last group
+    int64_t copied = 0;            // of them, copied into the database
+    uint64_t cycle = 0;            // times the WAL started over
+    uint64_t finished = 0;         // a checkpoint begun after this group finished
+    int64_t restart_at = 0;        // the lane waits for a checkpoint here (set at open)
+    bool wanted = false;           // the lane is waiting
+    bool closing = false;
+    Status failure;  // of the last checkpoint
+  };
+  Checkpointer ckpt;
+
+  // The lane, after each group: the WAL's new size.
+  void log_grew(Db& db) {
+    if (!deferred_sync()) return;
+    bool kick = false;
+    {
+      std::lock_guard<std::mutex> lock(ckpt.mu);
+      const int64_t bytes = db.log_bytes();
+      if (bytes < ckpt.bytes) {  // started over
+        ++ckpt.cycle;
+        ckpt.copied = 0;
+        ckpt.restart_at = o.log_restart_bytes;
+      }
+      ckpt.bytes = bytes;
+      ++ckpt.groups;
+      kick = bytes - ckpt.copied >= o.checkpoint_bytes;
+    }
+    if (kick) ckpt.work.notify_one();
+  }
+
+  // The lane, before a group: once the WAL is long, waits for a checkpoint
+  // of all it committed, so that this group starts the WAL over. When it
+  // cannot (a reader still in the old WAL), the next try is a little later.
+  void room_in_log() {
+    if (!deferred_sync()) return;
+    std::unique_lock<std::mutex> lock(ckpt.mu);
+    if (ckpt.bytes < ckpt.restart_at) return;
+    ckpt.wanted = true;
+    ckpt.work.notify_one();
+    ckpt.done.wait(lock, [&] { return ckpt.finished >= ckpt.groups; });
+    ckpt.wanted = false;
+    ckpt.restart_at = ckpt.bytes + o.checkpoint_bytes;
+  }
+
+  void checkpoint_loop() {
+    uint64_t last = 0;  // the group the last checkpoint began after
+    for (;;) {
+      uint64_t at = 0, cycle = 0;
+      {
+        std::unique_lock<std::mutex> lock(ckpt.mu);
+        ckpt.work.wait(lock, [&] {
+          return ckpt.closing || (ckpt.wanted && ckpt.finished < ckpt.groups) ||
+                 (ckpt.groups > last && ckpt.bytes - ckpt.copied >= o.checkpoint_bytes);
+        });
+        if (ckpt.closing) return;
+        at = last = ckpt.groups;
+        cycle = ckpt.cycle;
+      }
+      store::LogCopy copy;
+      const Status s = syncer.log->checkpoint(&copy);
+      {
+        std::lock_guard<std::mutex> lock(ckpt.mu);
+        ckpt.finished = std::max(ckpt.finished, at);
+        if (s.ok() && ckpt.cycle == cycle) ckpt.copied = std::max(ckpt.copied, copy.copied_bytes);
+        ckpt.failure = s;
+      }
+      ckpt.done.notify_all();
+    }
+  }
+
+  Status checkpoint_failure() {
+    std::lock_guard<std::mutex> lock(ckpt.mu);
+    return ckpt.failure;
+  }
 
   // The lane calls it right before a commit that may happen.
   void commit_begins() {
@@ -718,6 +804,7 @@ struct OnlineSettler::Impl {
           }
         }
       }
+      room_in_log();
       if (Status room = room_for_commit(); !room.ok()) {
         for (Job* j : group) j->status = room, j->done.set_value();
         continue;
@@ -728,6 +815,7 @@ struct OnlineSettler::Impl {
       } else {
         run_group(*lane.db, group);
       }
+      log_grew(*lane.db);
       finish(group);
     }
   }
@@ -772,6 +860,14 @@ struct OnlineSettler::Impl {
       syncer.work.notify_one();
       syncer.thread.join();
     }
+    if (ckpt.thread.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(ckpt.mu);
+        ckpt.closing = true;
+      }
+      ckpt.work.notify_one();
+      ckpt.thread.join();
+    }
   }
 };
 
@@ -789,6 +885,9 @@ Result<std::unique_ptr<OnlineSettler>> OnlineSettler::open(const OnlineOptions& 
   Impl& x = *self->impl_;
   x.o = options;
   x.o.max_group = std::max<size_t>(1, x.o.max_group);
+  x.o.checkpoint_bytes = std::max<int64_t>(1, x.o.checkpoint_bytes);
+  x.o.log_restart_bytes = std::max(x.o.checkpoint_bytes, x.o.log_restart_bytes);
+  x.ckpt.restart_at = x.o.log_restart_bytes;
   Result<std::unique_ptr<Db>> first = store::open_db(options.url);  // migrates
   if (!first.ok()) return first.status();
   for (OnlinePlan& p : plans) {
@@ -819,22 +918,28 @@ Result<std::unique_ptr<OnlineSettler>> OnlineSettler::open(const OnlineOptions& 
   }
   if (Status s = x.readers.open(options.url, std::max(1, options.readers)); !s.ok()) return s;
   if (x.lanes[0]->db->dialect().engine == store::Engine::kSqlite) {
-    if (Status s = x.lanes[0]->db->exec("PRAGMA wal_autocheckpoint=" +
-                                        std::to_string(kOnlineCheckpointPages));
-        !s.ok())
-      return s;
     Result<std::unique_ptr<store::LogSyncer>> log = x.lanes[0]->db->defer_commit_sync();
     if (!log.ok()) return log.status();
     x.syncer.log = std::move(*log);
     if (x.deferred_sync()) {
-      x.syncer.thread = std::thread([&x] { x.sync_loop(); });
+      x.syncer.thread = std::thread([&x] {
+        pthread_setname_np(pthread_self(), "hb-sync");
+        x.sync_loop();
+      });
+      x.ckpt.thread = std::thread([&x] {
+        pthread_setname_np(pthread_self(), "hb-checkpoint");
+        x.checkpoint_loop();
+      });
       // A reader answers only once what it may have seen is on disk.
       x.readers.on_release([&x] { (void)x.await_durable(); });
     }
   }
   for (auto& lane : x.lanes) {
     Impl::Lane* l = lane.get();
-    l->thread = std::thread([&x, l] { x.writer_loop(*l); });
+    l->thread = std::thread([&x, l] {
+      pthread_setname_np(pthread_self(), "hb-lane");  // top -H names it
+      x.writer_loop(*l);
+    });
   }
   return self;
 }
@@ -853,6 +958,10 @@ Status OnlineSettler::await_durable() {
 
 Status OnlineSettler::sync_failure() {
   return impl_->syncer_failure();
+}
+
+Status OnlineSettler::checkpoint_failure() {
+  return impl_->checkpoint_failure();
 }
 
 Result<OnlineOutcome> OnlineSettler::presettle(std::string_view plan_id,

@@ -44,6 +44,11 @@ struct OnlineOptions {
   size_t max_group = 512;     // claims per group commit at most
   int readers = 2;            // connections for presettle/benefits/lookups
   std::string actor = "api";  // default actor for audit rows
+  // SQLite: a checkpoint (on a thread of its own) begins once this much of
+  // the WAL is not yet in the database; once the WAL holds restart_bytes the
+  // writer waits for one, so that the WAL starts over (online_settle.cc).
+  int64_t checkpoint_bytes = int64_t(3) << 20;
+  int64_t log_restart_bytes = int64_t(64) << 20;
   // Tests: runs on the sync thread before each deferred sync (SQLite); an
   // error stands for the sync failing.
   std::function<Status()> before_sync;
@@ -104,6 +109,9 @@ class OnlineSettler {
   Status await_durable();
   // Ok unless a sync failed; does not wait.
   Status sync_failure();
+  // Ok unless the last copy of the SQLite WAL into the database failed
+  // (nothing is lost, but the WAL grows until one succeeds).
+  Status checkpoint_failure();
 
   const std::vector<OnlinePlan>& plans() const;
   // Stops taking work, finishes what is queued (graceful shutdown).

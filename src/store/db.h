@@ -141,9 +141,18 @@ struct InsertSpec {
   std::string_view suffix;
 };
 
+// What a checkpoint left: bytes of pages in the log, and how many of them
+// are copied into the database (all of them: the log may start over).
+struct LogCopy {
+  int64_t log_bytes = 0;
+  int64_t copied_bytes = 0;
+};
+
 // Makes a connection's commits durable from another thread, so that a
-// group commit's sync overlaps the work of the next group (see
-// Db::defer_commit_sync). Thread-safe.
+// group commit's sync overlaps the work of the next group, and copies them
+// from the log into the database off that connection too (see
+// Db::defer_commit_sync). sync() and checkpoint() may run at once, each on
+// one thread at a time.
 class LogSyncer {
  public:
   virtual ~LogSyncer() = default;
@@ -151,6 +160,11 @@ class LogSyncer {
   // returns ok. After a failure nothing is known to be durable: the caller
   // must stop acknowledging commits.
   virtual Status sync() = 0;
+  // Copies the commits in the log into the database without waiting for
+  // any connection (SQLite: a passive checkpoint on a connection of the
+  // syncer's own; it syncs the log, then the database). A failure loses
+  // nothing: the log keeps the commits, and grows.
+  virtual Status checkpoint(LogCopy* out) = 0;
 };
 
 // One connection.
@@ -187,9 +201,15 @@ class Db {
   // caller must not acknowledge a commit before a sync() begun after it has
   // returned ok, and must keep other readers from acting on such a commit
   // (they can see it). Still consistent after a crash: a commit is lost
-  // whole or kept whole. Returns nullptr, changing nothing, when the engine
+  // whole or kept whole. Nor does the connection copy its log into the
+  // database any more: the caller runs LogSyncer::checkpoint, or the log
+  // grows without end. Returns nullptr, changing nothing, when the engine
   // cannot (PostgreSQL, an in-memory database): each commit then syncs.
   virtual Result<std::unique_ptr<LogSyncer>> defer_commit_sync();
+  // After defer_commit_sync: the bytes of pages in the log after this
+  // connection's last commit (fewer than before when the log started over).
+  // Else 0.
+  virtual int64_t log_bytes() const { return 0; }
 
   static constexpr size_t kInsertChunkRowsMax = 1000;
   static constexpr size_t kStatementsCachedMax = 512;

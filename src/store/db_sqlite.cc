@@ -49,18 +49,56 @@ Status os_error(std::string what, const std::string& path) {
 // writes the file's data whichever descriptor wrote it, so the connection's
 // commits, written without a sync (synchronous=NORMAL), become durable
 // without the connection (used by one thread only) being touched.
+//
+// Checkpoints run on a connection of the syncer's own (passive: they never
+// wait for the writer, nor make it wait): the writer's connection copies
+// nothing, so a commit never includes a checkpoint's copy and database sync.
 class WalSyncer final : public LogSyncer {
  public:
-  WalSyncer(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~WalSyncer() override { ::close(fd_); }
+  WalSyncer(int fd, std::string path, int64_t page_bytes)
+      : fd_(fd), path_(std::move(path)), page_bytes_(page_bytes) {}
+  ~WalSyncer() override {
+    ::close(fd_);
+    sqlite3_close_v2(ckpt_);
+  }
+  // Opens the checkpoint connection on the database file db_file.
+  Status open_checkpointer(const char* db_file) {
+    const int rc =
+        sqlite3_open_v2(db_file, &ckpt_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) return sqlite_status(ckpt_, rc, "open the checkpoint connection");
+    sqlite3_busy_timeout(ckpt_, kBusyTimeoutMs);
+    // synchronous=FULL (the default): the log is synced before it is copied,
+    // the database after. A first read opens the WAL (a connection that has
+    // not read is not in WAL mode, and its checkpoints do nothing).
+    const int read =
+        sqlite3_exec(ckpt_, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr);
+    if (read != SQLITE_OK) return sqlite_status(ckpt_, read, "open the checkpoint connection");
+    return Status();
+  }
   Status sync() override {
     if (::fdatasync(fd_) != 0) return os_error("syncing the write-ahead log", path_);
+    return Status();
+  }
+  Status checkpoint(LogCopy* out) override {
+    int log = 0, copied = 0;
+    const int rc =
+        sqlite3_wal_checkpoint_v2(ckpt_, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc == SQLITE_BUSY) {  // another connection's checkpoint is running: no copy by this one
+      *out = LogCopy{};
+      return Status();
+    }
+    if (rc != SQLITE_OK) return sqlite_status(ckpt_, rc, "checkpoint of the write-ahead log");
+    if (log < 0)
+      return Status(Code::kStoreError, "sqlite: the checkpoint connection is not in WAL mode");
+    *out = LogCopy{log * page_bytes_, copied * page_bytes_};
     return Status();
   }
 
  private:
   int fd_;
   std::string path_;
+  int64_t page_bytes_;
+  sqlite3* ckpt_ = nullptr;
 };
 
 class SqliteStmt final : public Stmt {
@@ -200,10 +238,21 @@ class SqliteDb final : public Db {
     if (db_file == nullptr || *db_file == '\0') return std::unique_ptr<LogSyncer>();
     // A read opens the WAL file (creating it if this is the first connection).
     if (Status s = do_exec("BEGIN; SELECT count(*) FROM sqlite_schema; COMMIT"); !s.ok()) return s;
+    {
+      Result<Stmt*> st = prepare("PRAGMA page_size");
+      if (!st.ok()) return st.status();
+      Result<bool> row = (*st)->step();
+      if (!row.ok()) return row.status();
+      page_bytes_ = *row ? (*st)->column_int64(0) : 0;
+      (*st)->reset();
+      if (page_bytes_ <= 0)
+        return Status(Code::kStoreError, "sqlite: PRAGMA page_size gave nothing");
+    }
     const std::string wal = sqlite3_filename_wal(db_file);
     const int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return os_error("cannot open the write-ahead log", wal);
-    auto syncer = std::make_unique<WalSyncer>(fd, wal);
+    auto syncer = std::make_unique<WalSyncer>(fd, wal, page_bytes_);
+    if (Status s = syncer->open_checkpointer(db_file); !s.ok()) return s;
     // The WAL's directory entry, in case the file was just created.
     const std::string dir = wal.substr(0, wal.find_last_of('/') + 1);
     const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -213,8 +262,19 @@ class SqliteDb final : public Db {
     if (rc != 0) return os_error("cannot sync the directory of", wal);
     if (Status s = syncer->sync(); !s.ok()) return s;
     if (Status s = do_exec("PRAGMA synchronous=NORMAL"); !s.ok()) return s;
+    // In place of the automatic checkpoint (the hook replaces it): the log's
+    // size after each commit, for the caller's checkpoints.
+    sqlite3_wal_hook(
+        conn_,
+        [](void* self, sqlite3*, const char*, int frames) {
+          auto* db = static_cast<SqliteDb*>(self);
+          db->log_bytes_ = frames * db->page_bytes_;
+          return SQLITE_OK;
+        },
+        this);
     return std::unique_ptr<LogSyncer>(std::move(syncer));
   }
+  int64_t log_bytes() const override { return log_bytes_; }
 
  protected:
   Status do_exec(std::string_view sql) override {
@@ -292,6 +352,8 @@ class SqliteDb final : public Db {
 
  private:
   sqlite3* conn_;
+  int64_t page_bytes_ = 0;  // after defer_commit_sync
+  int64_t log_bytes_ = 0;
 };
 
 }  // namespace
