@@ -657,6 +657,26 @@ class OnlineSettleTest : public SettleServiceTest {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
+  // Settles lines from eight threads, a person's claims all through one
+  // thread, in order; each answer goes to seen(line index, answer).
+  void settle_from_threads(OnlineSettler& settler, const std::vector<std::string>& lines,
+                           const std::function<void(size_t, Result<OnlineOutcome>)>& seen) {
+    constexpr int kThreads = 8;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (size_t i = 0; i < lines.size(); ++i) {
+          const size_t at = lines[i].find("\"psn_no\":\"");
+          const std::string psn =
+              at == std::string::npos ? std::string() : lines[i].substr(at + 10, 18);
+          if (std::hash<std::string>{}(psn) % kThreads != size_t(t)) continue;
+          seen(i, settler.settle("", lines[i], false, "desk"));
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+
   // A generated medical claim that settles under plan_ ("" if none does).
   std::string a_medical_claim_that_settles(OnlineSettler& settler) {
     for (const std::string& l : unique_lines_in_claim_order()) {
@@ -701,29 +721,16 @@ TEST_P(OnlineSettleTest, ClaimsFromManyThreadsStoreWhatTheFileBatchComputes) {
   ASSERT_EQ(want.size(), lines.size());
   std::unique_ptr<OnlineSettler> settler = open_settler();
   ASSERT_NE(settler, nullptr);
-  // Eight threads; a person's claims all go through one thread, in claim order.
-  constexpr int kThreads = 8;
   std::vector<std::string> got(lines.size());
-  std::vector<std::thread> threads;
   std::atomic<int> failures{0};
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t at = lines[i].find("\"psn_no\":\"");
-        const std::string psn =
-            at == std::string::npos ? std::string() : lines[i].substr(at + 10, 18);
-        if (std::hash<std::string>{}(psn) % kThreads != size_t(t)) continue;
-        Result<OnlineOutcome> o = settler->settle("", lines[i], false, "desk");
-        if (!o.ok()) {
-          ++failures;
-          continue;
-        }
-        got[i] = o->result_json;
-        if (o->code == Code::kOk && (o->replayed || !o->committed)) ++failures;
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  settle_from_threads(*settler, lines, [&](size_t i, Result<OnlineOutcome> o) {
+    if (!o.ok()) {
+      ++failures;
+      return;
+    }
+    got[i] = o->result_json;
+    if (o->code == Code::kOk && (o->replayed || !o->committed)) ++failures;
+  });
   EXPECT_EQ(failures.load(), 0);
   size_t settled = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -750,32 +757,20 @@ TEST_P(OnlineSettleTest, TheWalIsCopiedOffTheLaneAndStartsOverUnderLoad) {
   o.log_restart_bytes = 512 << 10;
   std::unique_ptr<OnlineSettler> settler = open_settler(o);
   ASSERT_NE(settler, nullptr);
-  constexpr int kThreads = 8;
   std::atomic<int> committed{0}, failures{0};
   std::atomic<uintmax_t> wal_max{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t at = lines[i].find("\"psn_no\":\"");
-        const std::string psn =
-            at == std::string::npos ? std::string() : lines[i].substr(at + 10, 18);
-        if (std::hash<std::string>{}(psn) % kThreads != size_t(t)) continue;
-        Result<OnlineOutcome> r = settler->settle("", lines[i], false, "desk");
-        if (!r.ok()) {
-          ++failures;
-          continue;
-        }
-        committed += r->committed;
-        std::error_code ec;
-        const uintmax_t size = fs::file_size(wal, ec);
-        uintmax_t seen = wal_max.load();
-        while (!ec && size > seen && !wal_max.compare_exchange_weak(seen, size)) {
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  settle_from_threads(*settler, lines, [&](size_t, Result<OnlineOutcome> r) {
+    if (!r.ok()) {
+      ++failures;
+      return;
+    }
+    committed += r->committed;
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(wal, ec);
+    uintmax_t seen = wal_max.load();
+    while (!ec && size > seen && !wal_max.compare_exchange_weak(seen, size)) {
+    }
+  });
   EXPECT_EQ(failures.load(), 0);
   ASSERT_GT(committed.load(), 2000);
   EXPECT_TRUE(settler->checkpoint_failure().ok()) << settler->checkpoint_failure().to_string();
