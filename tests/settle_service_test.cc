@@ -783,6 +783,49 @@ TEST_P(OnlineSettleTest, TheWalIsCopiedOffTheLaneAndStartsOverUnderLoad) {
   expect_states_replay();
 }
 
+// A failed checkpoint loses nothing: claims settle and are stored, the
+// failure is reported, and the next checkpoint that succeeds clears it.
+TEST_P(OnlineSettleTest, AFailedCheckpointLosesNothingAndIsReportedUntilOneSucceeds) {
+  if (GetParam() == Engine::kPostgres) GTEST_SKIP() << "SQLite's WAL";
+  std::atomic<bool> failing{true};
+  std::atomic<int> attempts{0};
+  OnlineOptions o;
+  o.checkpoint_bytes = 1;  // a checkpoint after every commit
+  o.before_checkpoint = [&] {
+    ++attempts;
+    return failing ? Status(Code::kIoError, "injected: the database file went away") : Status::Ok();
+  };
+  std::unique_ptr<OnlineSettler> settler = open_settler(o);
+  ASSERT_NE(settler, nullptr);
+  std::vector<std::string> lines = unique_lines_in_claim_order();
+  lines.resize(std::min<size_t>(lines.size(), 200));
+  int committed = 0;
+  auto settle_all = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      Result<OnlineOutcome> r = settler->settle("", lines[i], false, "desk");
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      committed += r->committed;
+    }
+  };
+  settle_all(0, 100);
+  // The checkpoint thread runs after the lane's commit: wait for one attempt.
+  for (int i = 0; i < 500 && attempts.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GT(attempts.load(), 0);
+  EXPECT_EQ(settler->checkpoint_failure().code(), Code::kIoError);
+  EXPECT_TRUE(settler->sync_failure().ok()) << "a checkpoint is not a sync";
+  failing = false;
+  const int before = attempts.load();
+  settle_all(100, lines.size());
+  for (int i = 0; i < 500 && (attempts.load() == before || !settler->checkpoint_failure().ok());
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(settler->checkpoint_failure().ok()) << settler->checkpoint_failure().to_string();
+  EXPECT_GT(committed, 50);
+  EXPECT_EQ(query_int(*db_, "SELECT count(*) FROM settlements"), committed);
+  expect_states_replay();
+}
+
 TEST_P(OnlineSettleTest, ConcurrentClaimsForOnePersonNeverDoubleCount) {
   // The person with the most claims; every claim sent twice at once.
   const std::vector<std::string> lines = unique_lines_in_claim_order();

@@ -33,16 +33,6 @@ using store::Tx;
 // PostgreSQL takes several writers at once (each its own persons); SQLite
 // has one writer.
 constexpr int kPostgresLanes = 4;
-// SQLite: the WAL is copied into the database (a checkpoint) on a thread of
-// its own (LogSyncer::checkpoint), never on the lane: a checkpoint syncs the
-// WAL and then the database, and on the lane every fourth commit carried one
-// (5-20 ms; 0.7 s of each 2 s of the lane's time at 4,700 claims/s). One
-// begins once OnlineOptions::checkpoint_bytes of the WAL are not yet copied:
-// little, so that the lane's wait below is short. SQLite starts the WAL over
-// only when a writer begins with every frame copied, which a checkpoint
-// running beside a busy lane never sees; so once the WAL holds
-// log_restart_bytes the lane, before its next group, waits for a checkpoint
-// begun after its last commit (one wait of 5-20 ms per cycle).
 // SQLite: the lane commits without waiting for the disk and a thread of its
 // own syncs the WAL (Db::defer_commit_sync) while the lane applies the next
 // group; the claims of a group are answered once their commit is synced. At
@@ -218,9 +208,19 @@ struct OnlineSettler::Impl {
   Syncer syncer;
   bool deferred_sync() const { return syncer.log != nullptr; }
 
-  // The SQLite lane's WAL, copied into the database by a thread of its own
-  // (OnlineOptions::checkpoint_bytes, log_restart_bytes). Counts are of the
-  // lane's groups.
+  // The SQLite lane's WAL, copied into the database by a thread of its own.
+  // Counts are of the lane's groups.
+  //
+  // SQLite: the WAL is copied into the database (a checkpoint) on a thread of
+  // its own (LogSyncer::checkpoint), never on the lane: a checkpoint syncs the
+  // WAL and then the database, and on the lane every fourth commit carried one
+  // (5-20 ms; 0.7 s of each 2 s of the lane's time at 4,700 claims/s). One
+  // begins once OnlineOptions::checkpoint_bytes of the WAL are not yet copied:
+  // little, so that the lane's wait below is short. SQLite starts the WAL over
+  // only when a writer begins with every frame copied, which a checkpoint
+  // running beside a busy lane never sees; so once the WAL holds
+  // log_restart_bytes the lane, before its next group, waits for a checkpoint
+  // begun after its last commit (one wait of 5-20 ms per cycle).
   struct Checkpointer {
     std::thread thread;
     std::mutex mu;
@@ -285,13 +285,13 @@ struct OnlineSettler::Impl {
         at = last = ckpt.groups;
         cycle = ckpt.cycle;
       }
-      store::LogCopy copy;
-      const Status s = syncer.log->checkpoint(&copy);
+      const Status pre = o.before_checkpoint ? o.before_checkpoint() : Status::Ok();
+      Result<int64_t> copied = pre.ok() ? syncer.log->checkpoint() : Result<int64_t>(pre);
       {
         std::lock_guard<std::mutex> lock(ckpt.mu);
         ckpt.finished = std::max(ckpt.finished, at);
-        if (s.ok() && ckpt.cycle == cycle) ckpt.copied = std::max(ckpt.copied, copy.copied_bytes);
-        ckpt.failure = s;
+        if (copied.ok() && ckpt.cycle == cycle) ckpt.copied = std::max(ckpt.copied, *copied);
+        ckpt.failure = copied.status();
       }
       ckpt.done.notify_all();
     }

@@ -45,13 +45,16 @@ struct OnlineOptions {
   int readers = 2;            // connections for presettle/benefits/lookups
   std::string actor = "api";  // default actor for audit rows
   // SQLite: a checkpoint (on a thread of its own) begins once this much of
-  // the WAL is not yet in the database; once the WAL holds restart_bytes the
-  // writer waits for one, so that the WAL starts over (online_settle.cc).
+  // the WAL is not yet in the database; once the WAL holds log_restart_bytes
+  // the writer waits for one, so that the WAL starts over (online_settle.cc).
   int64_t checkpoint_bytes = int64_t(3) << 20;
   int64_t log_restart_bytes = int64_t(64) << 20;
   // Tests: runs on the sync thread before each deferred sync (SQLite); an
   // error stands for the sync failing.
   std::function<Status()> before_sync;
+  // Tests: runs on the checkpoint thread before each checkpoint (SQLite); an
+  // error stands for the checkpoint failing.
+  std::function<Status()> before_checkpoint;
 };
 
 struct OnlineOutcome {

@@ -141,13 +141,6 @@ struct InsertSpec {
   std::string_view suffix;
 };
 
-// What a checkpoint left: bytes of pages in the log, and how many of them
-// are copied into the database (all of them: the log may start over).
-struct LogCopy {
-  int64_t log_bytes = 0;
-  int64_t copied_bytes = 0;
-};
-
 // Makes a connection's commits durable from another thread, so that a
 // group commit's sync overlaps the work of the next group, and copies them
 // from the log into the database off that connection too (see
@@ -163,8 +156,9 @@ class LogSyncer {
   // Copies the commits in the log into the database without waiting for
   // any connection (SQLite: a passive checkpoint on a connection of the
   // syncer's own; it syncs the log, then the database). A failure loses
-  // nothing: the log keeps the commits, and grows.
-  virtual Status checkpoint(LogCopy* out) = 0;
+  // nothing: the log keeps the commits, and grows. Returns the bytes of
+  // pages now copied from the log (all of them lets the log start over).
+  virtual Result<int64_t> checkpoint() = 0;
 };
 
 // One connection.

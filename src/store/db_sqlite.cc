@@ -79,19 +79,15 @@ class WalSyncer final : public LogSyncer {
     if (::fdatasync(fd_) != 0) return os_error("syncing the write-ahead log", path_);
     return Status();
   }
-  Status checkpoint(LogCopy* out) override {
+  Result<int64_t> checkpoint() override {
     int log = 0, copied = 0;
     const int rc =
         sqlite3_wal_checkpoint_v2(ckpt_, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    if (rc == SQLITE_BUSY) {  // another connection's checkpoint is running: no copy by this one
-      *out = LogCopy{};
-      return Status();
-    }
+    if (rc == SQLITE_BUSY) return int64_t{0};  // another connection's checkpoint is running
     if (rc != SQLITE_OK) return sqlite_status(ckpt_, rc, "checkpoint of the write-ahead log");
     if (log < 0)
       return Status(Code::kStoreError, "sqlite: the checkpoint connection is not in WAL mode");
-    *out = LogCopy{log * page_bytes_, copied * page_bytes_};
-    return Status();
+    return copied * page_bytes_;
   }
 
  private:
