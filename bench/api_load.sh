@@ -3,12 +3,16 @@
 # connections. Generates a year of plan-B claims (PERSONS persons, CLAIMS
 # claims, none invalid, every claim at one hospital), builds a SQLite store as
 # the demo does (roll import, 惠民保 enrolees), creates a hospital key, starts
-# `huibao serve` and runs wrk (bench/api_load.lua: each claim sent once) for
-# SECONDS at CONNECTIONS connections; then the same against a throwaway
-# durable PostgreSQL 15 (fsync and synchronous_commit on) unless
-# HUIBAO_BENCH_PG=0. wrk and the server share the machine.
+# `huibao serve` and runs the load client BUILD_DIR/bench/api_load (each claim
+# sent once) for SECONDS at CONNECTIONS connections; then the same against a
+# throwaway durable PostgreSQL 15 (fsync and synchronous_commit on) unless
+# HUIBAO_BENCH_PG=0. The client and the server share the machine.
 #   bench/api_load.sh [BUILD_DIR] [CONNECTIONS] [SECONDS] [PERSONS] [CLAIMS]
-# EXPLAIN=true adds the explanation lines to every answer (default false).
+# RATE=R runs an open loop: R claims due per second, latency counted from
+# when each was due (how "sustains R/s with p99 under X" is measured); the
+# default, RATE=0, is a closed loop (every connection always busy: the
+# server's saturation throughput). EXPLAIN=true adds the explanation lines to
+# every answer (default false). SERVER_LOGS=DIR keeps the servers' logs there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -16,20 +20,18 @@ connections=${2:-64}
 seconds=${3:-20}
 persons=${4:-50000}
 claims=${5:-400000}
-threads=2
+rate=${RATE:-0}
 plan=plans/shandong-2024-huiminbao.toml
-command -v wrk >/dev/null || {
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk
-}
 huibao="$(cd "$(dirname "$build/src/cli/huibao")" && pwd)/huibao"
+client="$(cd "$build/bench" && pwd)/api_load"
+[ -x "$client" ] || { echo "no load client at $client (configure with HUIBAO_BENCH=ON)" >&2; exit 2; }
 dir=$(mktemp -d /tmp/huibao-api-load.XXXXXX)
 source bench/pg_server.sh
 server_pid=""
 stop_server() {
   if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; fi
   server_pid=""
+  if [ -n "${SERVER_LOGS:-}" ]; then cp "$dir"/serve-*.log "$SERVER_LOGS"/ 2>/dev/null || true; fi
 }
 trap 'stop_server; stop_pg; rm -rf "$dir"' EXIT
 
@@ -41,7 +43,7 @@ grep -v '"kind":"accident"' "$dir/claims.jsonl" |
   sed -E 's/"fixmedins_code":"[^"]*"/"fixmedins_code":"H370100001"/' >"$dir/load.jsonl"
 { echo psn_no; tail -n +2 "$dir/enrollments.csv" | cut -d, -f1 | sort -u; } >"$dir/group.csv"
 echo "load: $(wc -l <"$dir/load.jsonl") claims for $persons persons; $connections connections," \
-  "$threads wrk threads, $seconds s, explain ${EXPLAIN:-false}"
+  "$seconds s, rate ${rate}/s (0: closed loop), explain ${EXPLAIN:-false}"
 
 # run LABEL URL
 run() {
@@ -59,10 +61,9 @@ run() {
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  echo "== $label: wrk -t$threads -c$connections -d${seconds}s POST /api/v1/settlements"
-  CLAIMS_FILE="$dir/load.jsonl" API_KEY="$key" THREADS=$threads EXPLAIN=${EXPLAIN:-false} \
-    wrk -t"$threads" -c"$connections" -d"${seconds}s" --timeout 10s -s bench/api_load.lua \
-    "http://127.0.0.1:$port" | sed -n '/^------/,$p' | tail -n +2
+  echo "== $label: api_load --connections $connections --seconds $seconds --rate $rate"
+  "$client" --port "$port" --key "$key" --claims "$dir/load.jsonl" --connections "$connections" \
+    --seconds "$seconds" --rate "$rate" --explain "${EXPLAIN:-false}"
   curl -s "http://127.0.0.1:$port/metrics" | grep -E '^huibao_settlements_total\{outcome="(settled|replayed)"\}' |
     sed 's/^/  server: /'
   stop_server

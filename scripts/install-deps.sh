@@ -6,7 +6,7 @@ pkgs=(build-essential cmake ninja-build pkg-config time
       libsimdjson-dev libtomlplusplus-dev libcli11-dev libfmt-dev nlohmann-json3-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libsqlite3-dev libpq-dev postgresql-15 libsodium-dev libxlsxwriter-dev
-      libcpp-httplib-dev curl wrk)
+      libcpp-httplib-dev curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

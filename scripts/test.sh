@@ -16,4 +16,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
 echo "== benchmark smoke run"
 build/bench/settle_bench --benchmark_min_time=0.05 --benchmark_filter=settle
+# The HTTP load run, small: every answer must be a new durable settlement.
+HUIBAO_BENCH_PG=0 bench/api_load.sh build 8 2 500 4000
+RATE=500 HUIBAO_BENCH_PG=0 bench/api_load.sh build 8 2 500 4000
 echo "all tests passed"
