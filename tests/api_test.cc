@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -946,6 +947,56 @@ TEST_P(ApiTest, AFailedSyncWithholdsAnswersAndReadinessSaysWhy) {
   EXPECT_NE(r.raw.find("not known to be on disk"), std::string::npos) << r.raw;
 }
 
+TEST_P(ApiTest, AFailingCheckpointKeepsTheServerReadyAndReadinessNamesIt) {
+  stop_server();
+  ServerConfig c = config();
+  c.checkpoint_bytes = 1;  // a checkpoint after every group
+  auto failing = std::make_shared<std::atomic<bool>>(true);
+  c.before_checkpoint = [failing] {
+    return failing->load() ? Status(Code::kIoError, "injected: the database file is read-only")
+                           : Status::Ok();
+  };
+  start_server(c);
+  // /readyz until pred holds for it (the checkpoint thread runs after the
+  // group is answered), or 10 s.
+  auto readyz_until = [&](auto pred) {
+    Answer r;
+    for (int i = 0; i < 200; ++i) {
+      r = get("", "/readyz");
+      if (pred(r)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return r;
+  };
+  auto names_checkpoint = [](const Answer& r) {
+    return r.body.is_object() && r.body["checks"].contains("checkpoint");
+  };
+  Answer s = post(h1_, "/api/v1/settlements", claim("K-1", kP1, "H001"));
+  EXPECT_EQ(s.status, 200) << s.raw;
+  if (GetParam() == Engine::kPostgres) {  // no WAL of ours to copy
+    Answer r = get("", "/readyz");
+    EXPECT_EQ(r.status, 200) << r.raw;
+    EXPECT_FALSE(names_checkpoint(r)) << r.raw;
+    return;
+  }
+  Answer r = readyz_until(names_checkpoint);
+  // Every answer is still durable: ready, with the failure named.
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["ready"], true) << r.raw;
+  ASSERT_TRUE(names_checkpoint(r)) << r.raw;
+  EXPECT_NE(r.body["checks"]["checkpoint"].get<std::string>().find("the WAL grows"),
+            std::string::npos)
+      << r.raw;
+  EXPECT_NE(r.raw.find("injected: the database file is read-only"), std::string::npos) << r.raw;
+  // Settlements go on meanwhile; once a checkpoint succeeds the check goes.
+  EXPECT_EQ(post(h1_, "/api/v1/settlements", claim("K-2", kP2, "H001")).status, 200);
+  failing->store(false);
+  EXPECT_EQ(post(h1_, "/api/v1/settlements", claim("K-3", kP1, "H001", "2024-04-01")).status, 200);
+  r = readyz_until([&](const Answer& a) { return !names_checkpoint(a); });
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_FALSE(names_checkpoint(r)) << r.raw;
+}
+
 TEST_P(ApiTest, ARateLimitPerKey) {
   stop_server();
   ServerConfig c = config();
@@ -1723,6 +1774,8 @@ access_log = false
 [store]
 url = "sqlite:x.db"
 readers = 6
+checkpoint_bytes = 1048576
+wal_restart_bytes = 1073741824
 [[plans]]
 file = "plans/a.toml"
 [[plans]]
@@ -1738,6 +1791,8 @@ file = "/abs/b.toml"
   EXPECT_FALSE(c.access_log);
   EXPECT_EQ(c.store_url, "sqlite:x.db");
   EXPECT_EQ(c.readers, 6);
+  EXPECT_EQ(c.checkpoint_bytes, int64_t(1) << 20);
+  EXPECT_EQ(c.wal_restart_bytes, int64_t(1) << 30);
   ASSERT_EQ(c.plan_files.size(), 2u);
   EXPECT_EQ(c.plan_files[0], "/etc/huibao/plans/a.toml") << "relative to the file";
   EXPECT_EQ(c.plan_files[1], "/abs/b.toml");
@@ -1750,6 +1805,9 @@ file = "/abs/b.toml"
   for (const Bad& b : {Bad{"[server]\nprot = 1\n", "s.toml:2: unknown key [server].prot"},
                        Bad{"[server]\nport = 70000\n", "s.toml:2: port must be an integer"},
                        Bad{"[server]\nthreads = \"8\"\n", "s.toml:2: threads must be"},
+                       Bad{"[store]\nwal_restart_bytes = 4096\n",
+                           "s.toml:2: wal_restart_bytes must be an integer from 1048576"},
+                       Bad{"[store]\ncheckpoint_bytes = 0\n", "s.toml:2: checkpoint_bytes must be"},
                        Bad{"[db]\nurl = \"x\"\n", "s.toml:1: unknown key or table 'db'"},
                        Bad{"[server\n", "s.toml:1:"}}) {
     ServerConfig x;

@@ -98,6 +98,11 @@ Status read_store(const toml::table& t, const std::string& src, ServerConfig* c)
       s = read_int(n, at, "pool_wait_ms", 1, 600'000, &c->pool_wait_ms);
     } else if (key == "max_group") {
       s = read_int(n, at, "max_group", 1, 100'000, &c->max_group);
+    } else if (key == "checkpoint_bytes") {
+      s = read_int<int64_t>(n, at, "checkpoint_bytes", 1, int64_t(1) << 30, &c->checkpoint_bytes);
+    } else if (key == "wal_restart_bytes") {
+      s = read_int<int64_t>(n, at, "wal_restart_bytes", int64_t(1) << 20, int64_t(64) << 30,
+                            &c->wal_restart_bytes);
     } else {
       return bad(at, "unknown key [store]." + key);
     }

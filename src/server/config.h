@@ -20,9 +20,12 @@
 //   readers = 4                 # connections for lookups, enrolment, imports
 //   pool_wait_ms = 5000         # wait for a free connection at most this (then 503)
 //   max_group = 512             # settlements per group commit at most
+//   checkpoint_bytes = 3145728  # SQLite: copy the WAL into the database once this much is new
+//   wal_restart_bytes = 268435456  # SQLite: the WAL starts over at this size
 //   [[plans]]
 //   file = "plans/city-2024.toml"
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -48,6 +51,8 @@ struct ServerConfig {
   int readers = 4;
   int pool_wait_ms = 5000;
   int max_group = 512;
+  int64_t checkpoint_bytes = int64_t(3) << 20;     // OnlineOptions::checkpoint_bytes
+  int64_t wal_restart_bytes = int64_t(256) << 20;  // OnlineOptions::log_restart_bytes
   std::vector<std::string> plan_files;
 
   // Checks ranges; kPlanInvalid with a message naming the setting.
@@ -55,6 +60,9 @@ struct ServerConfig {
   // Tests: passed to OnlineOptions::before_sync (an error stands for a failed
   // WAL sync). Not read from files or flags.
   std::function<Status()> before_sync;
+  // Tests: passed to OnlineOptions::before_checkpoint (an error stands for a
+  // failed checkpoint). Not read from files or flags.
+  std::function<Status()> before_checkpoint;
 };
 
 inline constexpr int kThreadsMax = 4096;
