@@ -51,8 +51,9 @@ struct ServerConfig {
   int readers = 4;
   int pool_wait_ms = 5000;
   int max_group = 512;
-  int64_t checkpoint_bytes = int64_t(3) << 20;     // OnlineOptions::checkpoint_bytes
-  int64_t wal_restart_bytes = int64_t(256) << 20;  // OnlineOptions::log_restart_bytes
+  // OnlineOptions::checkpoint_bytes and log_restart_bytes; 0 keeps theirs.
+  int64_t checkpoint_bytes = 0;
+  int64_t wal_restart_bytes = 0;
   std::vector<std::string> plan_files;
 
   // Checks ranges; kPlanInvalid with a message naming the setting.

@@ -218,8 +218,8 @@ Status ApiServer::Impl::load_plans() {
   o.readers = std::max(2, config.readers);
   o.actor = "api";
   o.before_sync = config.before_sync;
-  o.checkpoint_bytes = config.checkpoint_bytes;
-  o.log_restart_bytes = config.wal_restart_bytes;
+  if (config.checkpoint_bytes > 0) o.checkpoint_bytes = config.checkpoint_bytes;
+  if (config.wal_restart_bytes > 0) o.log_restart_bytes = config.wal_restart_bytes;
   o.before_checkpoint = config.before_checkpoint;
   Result<std::unique_ptr<OnlineSettler>> s = OnlineSettler::open(o, std::move(loaded));
   if (!s.ok()) return s.status();
