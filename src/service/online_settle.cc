@@ -227,8 +227,8 @@ struct OnlineSettler::Impl {
     std::condition_variable work;  // for the checkpoint thread
     std::condition_variable done;  // a checkpoint finished
     uint64_t groups = 0;           // groups the lane ran
-    int64_t bytes = 0;             // the WAL's pages after the lane's last group
-    int64_t copied = 0;            // of them, copied into the database
+    int64_t bytes = 0;             // the WAL's size, in bytes, after the lane's last group
+    int64_t copied = 0;            // of those bytes, copied into the database
     uint64_t cycle = 0;            // times the WAL started over
     uint64_t finished = 0;         // a checkpoint begun after this group finished
     int64_t restart_at = 0;        // the lane waits for a checkpoint here (set at open)
