@@ -19,6 +19,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -28,6 +29,7 @@
 #include "service/online_settle.h"
 #include "service/reverse_service.h"
 #include "service/roll_load.h"
+#include "service/roll_service.h"
 #include "service/settle_service.h"
 #include "store/migrate.h"
 #include "store_fixture.h"
@@ -217,22 +219,45 @@ class SettleServiceTest : public store::EngineTest {
         stored[{std::string((*st)->column_text(0)), std::string((*st)->column_text(1))}] =
             (*st)->column_int64(2);
     }
+    // Each person-year's rows, and its settle rows that stand (not reversed).
+    std::map<std::string, std::set<std::string>> rows;  // "psn plan year" -> setl_ids
+    std::map<std::string, int64_t> standing;
+    {
+      Result<Stmt*> st = db_->prepare(
+          "SELECT s.psn_no || ' ' || s.plan_id || ' ' || s.plan_year, s.setl_id, CASE WHEN "
+          "s.kind = 'settle' AND NOT EXISTS (SELECT 1 FROM settlements r WHERE r.ref_setl_id = "
+          "s.setl_id AND r.kind = 'reversal') THEN 1 ELSE 0 END FROM settlements s");
+      ASSERT_TRUE(st.ok());
+      while (*(*st)->step()) {
+        const std::string key((*st)->column_text(0));
+        EXPECT_TRUE(rows[key].insert(std::string((*st)->column_text(1))).second);
+        standing[key] += (*st)->column_int64(2);
+      }
+    }
     Result<Stmt*> st = db_->prepare(
-        "SELECT a.psn_no, a.state, a.settlements, (SELECT count(*) FROM settlements s WHERE "
-        "s.psn_no = a.psn_no AND s.kind = 'settle' AND s.setl_id NOT IN (SELECT ref_setl_id "
-        "FROM settlements WHERE kind = 'reversal')) FROM accumulators a");
+        "SELECT a.psn_no, a.state, a.settlements, a.psn_no || ' ' || a.plan_id || ' ' || a.year, "
+        "a.setl_ids FROM accumulators a");
     ASSERT_TRUE(st.ok());
     size_t persons = 0;
     while (*(*st)->step()) {
       ++persons;
-      const std::string psn((*st)->column_text(0));
+      const std::string psn((*st)->column_text(0)), key((*st)->column_text(3));
       YearState s;
       ASSERT_TRUE(decode_year_state(plan_, (*st)->column_text(1), &s).ok());
-      EXPECT_EQ((*st)->column_int64(2), (*st)->column_int64(3)) << psn;
+      EXPECT_EQ((*st)->column_int64(2), standing[key]) << psn;
+      // The year state lists exactly the person-year's rows, each once.
+      std::vector<std::string> ids;
+      ASSERT_TRUE(parse_setl_ids((*st)->column_text(4), &ids).ok()) << psn;
+      EXPECT_EQ(std::multiset<std::string>(ids.begin(), ids.end()),
+                std::multiset<std::string>(rows[key].begin(), rows[key].end()))
+          << psn;
+      rows.erase(key);
       for (size_t l = 0; l < plan_.layers.size(); ++l)
         EXPECT_EQ(s.layer_paid[l], stored[std::make_pair(psn, plan_.layers[l].id)])
             << psn << " " << plan_.layers[l].id;
     }
+    EXPECT_TRUE(rows.empty()) << "settlements of a year with no year state: "
+                              << (rows.empty() ? "" : rows.begin()->first);
     EXPECT_GT(persons, only.empty() ? 100u : 0u);
   }
 
@@ -241,6 +266,27 @@ class SettleServiceTest : public store::EngineTest {
   Roll roll_;
   std::unique_ptr<Db> db_;
 };
+
+// accumulators.setl_ids: any id a claim may carry reads back as written;
+// anything else in the column is a store error, not a shorter list.
+TEST(SetlIdList, ReadsBackAnyIdAndRefusesWhatIsNotAList) {
+  std::string list;
+  const std::vector<std::string> ids = {"S1", "住院,2024:1", std::string(64, 'x'), "a b\n"};
+  for (const std::string& id : ids) append_setl_id(id, &list);
+  EXPECT_EQ(list.substr(0, 5), "2:S1,");
+  std::vector<std::string> back = {"left over"};
+  ASSERT_TRUE(parse_setl_ids(list, &back).ok());
+  EXPECT_EQ(back, ids);
+  ASSERT_TRUE(parse_setl_ids("", &back).ok());
+  EXPECT_TRUE(back.empty());
+  for (const char* bad :
+       {"2:S1", "3:S1,", "2:S1;", "0:,", "x:S1,", ":S1,", "2S1,", "2:S1,3",
+        "65:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx,", "-2:S1,"}) {
+    Status st = parse_setl_ids(bad, &back);
+    EXPECT_EQ(st.code(), Code::kStoreError) << bad;
+    EXPECT_NE(st.message().find("netstrings"), std::string::npos) << bad;
+  }
+}
 
 TEST_P(SettleServiceTest, StoresWhatTheFileBatchComputes) {
   const fs::path claims = dir_ / "gen" / "claims.jsonl";
@@ -510,6 +556,48 @@ TEST_P(SettleServiceTest, AReversalResettlesThePersonsOtherClaims) {
   std::string again;
   settle_db(dir_ / "again.jsonl", false, &again);
   EXPECT_NE(again.find("then reversed"), std::string::npos) << again;
+
+  // The same reversal asked again: its stored report, adjustments and all.
+  Result<ReversalReport> replay = reverse_settlement(*db_, plan_, plan_text_, first, "REV-1", "x");
+  ASSERT_TRUE(replay.ok()) << replay.status().to_string();
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->resettled, r->resettled);
+  EXPECT_EQ(replay->fund_pay_reversed, r->fund_pay_reversed);
+  ASSERT_EQ(replay->adjustments.size(), r->adjustments.size());
+  for (size_t i = 0; i < r->adjustments.size(); ++i) {
+    EXPECT_EQ(replay->adjustments[i].setl_id, r->adjustments[i].setl_id);
+    EXPECT_EQ(replay->adjustments[i].adjusts, r->adjustments[i].adjusts);
+    EXPECT_EQ(replay->adjustments[i].fund_pay_delta, r->adjustments[i].fund_pay_delta);
+    EXPECT_EQ(replay->adjustments[i].fixmedins_code, r->adjustments[i].fixmedins_code);
+  }
+
+  // person show lists the person's rows (the reversal and adjustments too),
+  // most recent first, as many as asked, and counts them all.
+  PersonShowOptions show;
+  show.actor = "test";
+  show.unmasked = true;
+  show.settlements_max = 4;
+  PersonView view;
+  ASSERT_TRUE(show_person(*db_, psn, show, &view).ok());
+  EXPECT_EQ(view.settlement_count,
+            query_int(*db_, "SELECT count(*) FROM settlements WHERE psn_no = '" + psn + "'"));
+  std::vector<std::string> shown, want;
+  for (const auto& x : view.settlements) shown.push_back(x.setl_id);
+  {
+    Result<Stmt*> st = db_->prepare(
+        "SELECT setl_id FROM settlements WHERE psn_no = ? ORDER BY admission_date DESC, "
+        "created_at DESC, setl_id DESC LIMIT 4");
+    ASSERT_TRUE(st.ok());
+    (*st)->bind_text(1, psn);
+    while (*(*st)->step()) want.push_back(std::string((*st)->column_text(0)));
+  }
+  EXPECT_EQ(shown, want);
+  show.settlements_max = 1000;
+  ASSERT_TRUE(show_person(*db_, psn, show, &view).ok());
+  EXPECT_EQ(int64_t(view.settlements.size()), view.settlement_count);
+  EXPECT_TRUE(std::any_of(view.settlements.begin(), view.settlements.end(), [](const auto& x) {
+    return x.setl_id == "REV-1" && x.kind == "reversal";
+  }));
 
   // Refusals: twice, an adjustment, another plan text.
   EXPECT_EQ(reverse_settlement(*db_, plan_, plan_text_, first, "REV-2", "test").status().code(),

@@ -4,6 +4,7 @@
 // started, unless HUIBAO_NO_PG=1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -678,6 +679,85 @@ TEST_P(StoreTest, Migration0005MovesLayersIntoTheSettlementRows) {
                     "'2024-03-01', 'h', '{}', 0, 0, 0, 0, 0, 'now', '{}')")
                 .code(),
             Code::kStoreConstraint);
+}
+
+// Migration 0006 on a store with settlements: each year state lists its
+// person-year's settlements rows (netstrings, any id), those of another year
+// or person stay out, a year state of no settlements lists none, and the
+// index by person is gone.
+TEST_P(StoreTest, Migration0006ListsEachYearsSettlementsInItsYearState) {
+  Result<std::unique_ptr<Db>> conn = connect_db(url_);
+  ASSERT_TRUE(conn.ok()) << conn.status().to_string();
+  Db& db = **conn;
+  const std::span<const Migration> all = embedded_migrations();
+  ASSERT_GE(all.size(), 6u);
+  ASSERT_TRUE(migrate(db, all.first(5)).ok());
+  const std::string settlement =
+      "INSERT INTO settlements (setl_id, kind, ref_setl_id, psn_no, plan_id, plan_version, "
+      "plan_year, claim_kind, admission_date, request_hash, request_json, result_json, "
+      "medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, created_at, "
+      "layers) VALUES ";
+  run(db,
+      "INSERT INTO persons (psn_no, psn_name, gend, brdy, admdvs, insutype, preexisting, status, "
+      "seq, updated_at) VALUES ('370102198001011237', 'x', '1', '1980-01-01', '370102', '390', 0, "
+      "'active', 1, 'now'), ('370102199001011234', 'y', '1', '1990-01-01', '370102', '390', 0, "
+      "'active', 2, 'now');"
+      "INSERT INTO plans (plan_id, name, created_at) VALUES ('p', 'p', 'now');"
+      "INSERT INTO plan_versions (plan_id, version, year, period_begin, period_end, toml, "
+      "content_hash, loaded_at, loaded_by) VALUES ('p', 1, 2024, '2024-01-01', '2024-12-31', "
+      "'', 'abc', 'now', 'test'), ('p', 2, 2025, '2025-01-01', '2025-12-31', '', 'abd', 'now', "
+      "'test');" +
+          settlement +
+          "('S1', 'settle', NULL, '370102198001011237', 'p', 1, 2024, 'medical', '2024-03-01', "
+          "'h', '{}', NULL, 9000, 9000, 5000, 0, 4000, 'now', '{}'), "
+          "('住院 2,3:x', 'settle', NULL, '370102198001011237', 'p', 1, 2024, 'medical', "
+          "'2024-04-01', 'h', '{}', NULL, 100, 100, 0, 0, 100, 'now', '{}'), "
+          "('S1R', 'reversal', 'S1', '370102198001011237', 'p', 1, 2024, 'medical', "
+          "'2024-03-01', 'h', '{}', '{}', -9000, -9000, -5000, 0, -4000, 'now', '{}'), "
+          "('S2', 'settle', NULL, '370102198001011237', 'p', 2, 2025, 'medical', '2025-03-01', "
+          "'h', '{}', NULL, 100, 100, 0, 0, 100, 'now', '{}'), "
+          "('S3', 'settle', NULL, '370102199001011234', 'p', 1, 2024, 'medical', '2024-03-01', "
+          "'h', '{}', NULL, 100, 100, 0, 0, 100, 'now', '{}');"
+          "INSERT INTO accumulators (psn_no, plan_id, year, state, settlements, version, "
+          "updated_at) VALUES ('370102198001011237', 'p', 2024, '{}', 1, 3, 'now'), "
+          "('370102198001011237', 'p', 2025, '{}', 1, 1, 'now'), "
+          "('370102199001011234', 'p', 2024, '{}', 1, 1, 'now'), "
+          "('370102199001011234', 'p', 2025, '{}', 0, 1, 'now');");
+  Status s = migrate(db, all);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  auto listed = [&](const char* psn, int year) {
+    Result<Stmt*> st = db.prepare(
+        "SELECT setl_ids FROM accumulators WHERE psn_no = ? AND plan_id = 'p' AND "
+        "year = ?");
+    EXPECT_TRUE(st.ok());
+    (*st)->bind_text(1, psn);
+    (*st)->bind_int64(2, year);
+    EXPECT_TRUE(*(*st)->step());
+    std::string ids((*st)->column_text(0));
+    (*st)->reset();
+    // Netstrings in no set order: split and sort.
+    std::vector<std::string> out;
+    for (size_t i = 0; i < ids.size();) {
+      const size_t colon = ids.find(':', i);
+      const size_t n = std::stoul(ids.substr(i, colon - i));
+      out.push_back(ids.substr(colon + 1, n));
+      EXPECT_EQ(ids[colon + 1 + n], ',');
+      i = colon + 2 + n;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(listed("370102198001011237", 2024),
+            (std::vector<std::string>{"S1", "S1R", "住院 2,3:x"}));
+  EXPECT_EQ(listed("370102198001011237", 2025), (std::vector<std::string>{"S2"}));
+  EXPECT_EQ(listed("370102199001011234", 2024), (std::vector<std::string>{"S3"}));
+  EXPECT_EQ(listed("370102199001011234", 2025), (std::vector<std::string>{}));
+  EXPECT_EQ(query_int(db, GetParam() == Engine::kSqlite
+                              ? "SELECT count(*) FROM sqlite_master WHERE name = "
+                                "'settlements_by_psn_no_year'"
+                              : "SELECT count(*) FROM pg_indexes WHERE indexname = "
+                                "'settlements_by_psn_no_year'"),
+            0);
 }
 
 TEST_P(StoreTest, InitSchemaHoldsASettlementChain) {

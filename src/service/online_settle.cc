@@ -722,8 +722,10 @@ struct OnlineSettler::Impl {
       (*st)->bind_text(11, setl_id);
       if (Result<int64_t> n = (*st)->execute(); !n.ok()) return n.status();
     }
-    if (Status s =
-            write_year_state(db, plan, psn, sp.year, state, settled_before + 1, state_version, now);
+    std::string listed;
+    append_setl_id(setl_id, &listed);
+    if (Status s = write_year_state(db, plan, psn, sp.year, state, settled_before + 1,
+                                    state_version, now, listed);
         !s.ok())
       return s;
     out->committed = true;

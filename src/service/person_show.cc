@@ -1,11 +1,15 @@
 // Person show: everything the store keeps about one person, read in one
 // transaction that also writes the audit row ('person.show'). Resident ids
 // (the person's and related persons') and names are masked unless asked.
+#include <algorithm>
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "core/resident_id.h"
 #include "service/audit.h"
 #include "service/roll_service.h"
+#include "service/settle_service.h"
 
 namespace huibao {
 namespace {
@@ -154,46 +158,64 @@ Status read_person(Db& db, std::string_view psn, const PersonShowOptions& o, Per
         });
     if (!s.ok()) return s;
   }
+  // The person's settlements are the ones their year states list
+  // (accumulators.setl_ids; settlements have no index by person).
+  std::vector<std::string> ids, year_ids;
+  Status listed;
   s = query(db,
-            "SELECT plan_id, year, state, settlements, updated_at FROM accumulators "
+            "SELECT plan_id, year, state, settlements, updated_at, setl_ids FROM accumulators "
             "WHERE psn_no = ? ORDER BY plan_id, year",
             by_psn, [&](Stmt& r) {
               v->accumulators.push_back(
                   {text(r, 0), r.column_int64(1), text(r, 2), r.column_int64(3), text(r, 4)});
+              if (Status p = parse_setl_ids(r.column_text(5), &year_ids); !p.ok()) {
+                listed = p;
+                return;
+              }
+              ids.insert(ids.end(), year_ids.begin(), year_ids.end());
             });
   if (!s.ok()) return s;
-  s = query(db, "SELECT count(*) FROM settlements WHERE psn_no = ?", by_psn,
-            [&](Stmt& r) { v->settlement_count = r.column_int64(0); });
-  if (!s.ok()) return s;
-  return query(
-      db,
-      "SELECT setl_id, kind, ref_setl_id, plan_id, plan_year, claim_kind, med_type, "
-      "admission_date, discharge_date, medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, "
-      "hosp_part_amt, psn_part_amt, created_at FROM settlements WHERE psn_no = ? "
-      "ORDER BY admission_date DESC, created_at DESC, setl_id DESC LIMIT ?",
-      [&](Stmt& st) {
-        st.bind_text(1, psn);
-        st.bind_int64(2, int64_t(o.settlements_max));
-      },
-      [&](Stmt& r) {
-        PersonView::SettlementRow x;
-        x.setl_id = text(r, 0);
-        x.kind = text(r, 1);
-        x.ref_setl_id = text(r, 2);
-        x.plan_id = text(r, 3);
-        x.plan_year = r.column_int64(4);
-        x.claim_kind = text(r, 5);
-        x.med_type = text(r, 6);
-        x.admission_date = text(r, 7);
-        x.discharge_date = text(r, 8);
-        x.medfee_sumamt = r.column_int64(9);
-        x.inscp_scp_amt = r.column_int64(10);
-        x.fund_pay_sumamt = r.column_int64(11);
-        x.hosp_part_amt = r.column_int64(12);
-        x.psn_part_amt = r.column_int64(13);
-        x.created_at = text(r, 14);
-        v->settlements.push_back(std::move(x));
-      });
+  if (!listed.ok()) return listed;
+  v->settlement_count = int64_t(ids.size());
+  if (o.settlements_max == 0) return Status::Ok();
+  for (const std::string& id : ids) {
+    s = query(
+        db,
+        "SELECT setl_id, kind, ref_setl_id, plan_id, plan_year, claim_kind, med_type, "
+        "admission_date, discharge_date, medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, "
+        "hosp_part_amt, psn_part_amt, created_at FROM settlements WHERE setl_id = ?",
+        [&](Stmt& st) { st.bind_text(1, id); },
+        [&](Stmt& r) {
+          PersonView::SettlementRow x;
+          x.setl_id = text(r, 0);
+          x.kind = text(r, 1);
+          x.ref_setl_id = text(r, 2);
+          x.plan_id = text(r, 3);
+          x.plan_year = r.column_int64(4);
+          x.claim_kind = text(r, 5);
+          x.med_type = text(r, 6);
+          x.admission_date = text(r, 7);
+          x.discharge_date = text(r, 8);
+          x.medfee_sumamt = r.column_int64(9);
+          x.inscp_scp_amt = r.column_int64(10);
+          x.fund_pay_sumamt = r.column_int64(11);
+          x.hosp_part_amt = r.column_int64(12);
+          x.psn_part_amt = r.column_int64(13);
+          x.created_at = text(r, 14);
+          v->settlements.push_back(std::move(x));
+        });
+    if (!s.ok()) return s;
+  }
+  // Most recent first: by admission, then when stored, then id.
+  auto& rows = v->settlements;
+  const size_t keep = std::min(rows.size(), o.settlements_max);
+  std::partial_sort(rows.begin(), rows.begin() + ptrdiff_t(keep), rows.end(),
+                    [](const PersonView::SettlementRow& a, const PersonView::SettlementRow& b) {
+                      return std::tie(a.admission_date, a.created_at, a.setl_id) >
+                             std::tie(b.admission_date, b.created_at, b.setl_id);
+                    });
+  rows.resize(keep);
+  return Status::Ok();
 }
 
 }  // namespace

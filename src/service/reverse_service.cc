@@ -58,26 +58,30 @@ Result<ReversalReport> stored_report(Db& db, std::string_view reversal_id, std::
   report.fund_pay_reversed = -fund;
   report.hosp_part_reversed = -hosp;
   report.replayed = true;
-  // Adjustment ids are RID.1, RID.2, ... RID.10: by length, then text, is numeric order.
+  // Its adjustments are RID.1, RID.2, ... without a gap (reverse_settlement
+  // numbers only those it writes, in one transaction).
   Result<Stmt*> st = db.prepare(
-      "SELECT a.setl_id, a.ref_setl_id, a.fund_pay_sumamt, a.hosp_part_amt, o.fixmedins_code "
-      "FROM settlements a JOIN settlements o ON o.setl_id = a.ref_setl_id WHERE a.psn_no = ? "
-      "AND a.kind = 'adjustment' AND a.request_json = ? ORDER BY length(a.setl_id), a.setl_id");
+      "SELECT a.ref_setl_id, a.fund_pay_sumamt, a.hosp_part_amt, o.fixmedins_code FROM "
+      "settlements a JOIN settlements o ON o.setl_id = a.ref_setl_id WHERE a.setl_id = ? AND "
+      "a.kind = 'adjustment' AND a.request_json = ?");
   if (!st.ok()) return st.status();
-  (*st)->bind_text(1, psn_no);
-  (*st)->bind_text(2, adjustment_request(reversal_id));
-  for (;;) {
+  const std::string request = adjustment_request(reversal_id);
+  for (size_t k = 1;; ++k) {
+    Adjustment a;
+    a.setl_id = std::string(reversal_id) + "." + std::to_string(k);
+    (*st)->bind_text(1, a.setl_id);
+    (*st)->bind_text(2, request);
     Result<bool> row = (*st)->step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    Adjustment a;
-    a.setl_id = std::string((*st)->column_text(0));
-    a.adjusts = std::string((*st)->column_text(1));
-    a.fund_pay_delta = (*st)->column_int64(2);
-    a.hosp_part_delta = (*st)->column_int64(3);
-    a.fixmedins_code = std::string((*st)->column_text(4));
+    a.adjusts = std::string((*st)->column_text(0));
+    a.fund_pay_delta = (*st)->column_int64(1);
+    a.hosp_part_delta = (*st)->column_int64(2);
+    a.fixmedins_code = std::string((*st)->column_text(3));
+    (*st)->reset();
     report.adjustments.push_back(std::move(a));
   }
+  (*st)->reset();
   // "resettled":N in the reversal's result (absent before it was recorded).
   static constexpr std::string_view kKey = "\"resettled\":";
   if (size_t at = result_json.find(kKey); at != std::string_view::npos) {
@@ -163,10 +167,11 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   }
   // Serialise with other writers of this person's year (SQLite's write
   // transaction already does; PostgreSQL locks the row).
-  int64_t state_version = 0;  // 0: no stored year state
+  int64_t state_version = 0;
+  std::vector<std::string> year_ids;  // the settlements rows of the person's year
   {
     Result<Stmt*> st =
-        db.prepare(std::string("SELECT version FROM accumulators WHERE psn_no = ? AND "
+        db.prepare(std::string("SELECT version, setl_ids FROM accumulators WHERE psn_no = ? AND "
                                "plan_id = ? AND year = ?") +
                    std::string(db.dialect().for_update));
     if (!st.ok()) return st.status();
@@ -175,73 +180,63 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
     (*st)->bind_int64(3, year);
     Result<bool> row = (*st)->step();
     if (!row.ok()) return row.status();
-    if (*row) state_version = (*st)->column_int64(0);
+    if (!*row)
+      return err("no year state of " + report.psn_no + " in " + plan.id + " " +
+                 std::to_string(year) + ", though '" + std::string(setl_id) + "' is stored");
+    state_version = (*st)->column_int64(0);
+    Status p = parse_setl_ids((*st)->column_text(1), &year_ids);
     (*st)->reset();
+    if (!p.ok()) return p;
   }
 
   // The person's settlements of the year, with what each pays now.
   std::map<std::string, Stored> stored;
   {
     Result<Stmt*> st = db.prepare(
-        "SELECT setl_id, kind, ref_setl_id, request_json, admission_date, discharge_date, "
-        "medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, claim_kind, "
-        "fixmedins_code FROM settlements WHERE psn_no = ? AND plan_id = ? AND plan_year = ?");
+        "SELECT kind, ref_setl_id, request_json, admission_date, discharge_date, medfee_sumamt, "
+        "inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, claim_kind, "
+        "fixmedins_code, layers FROM settlements WHERE setl_id = ?");
     if (!st.ok()) return st.status();
-    (*st)->bind_text(1, report.psn_no);
-    (*st)->bind_text(2, plan.id);
-    (*st)->bind_int64(3, year);
     struct Correction {
       std::string id, kind, ref;
       Fen fund, hosp, psn;
     };
     std::vector<Correction> corrections;
-    for (;;) {
+    std::vector<std::pair<std::string, Fen>> paid;
+    for (const std::string& id : year_ids) {
+      (*st)->bind_text(1, id);
       Result<bool> row = (*st)->step();
       if (!row.ok()) return row.status();
-      if (!*row) break;
-      const std::string_view kind = (*st)->column_text(1);
+      if (!*row)
+        return err("the year state of " + report.psn_no + " lists settlement '" + id +
+                   "', which is not stored");
+      const std::string_view kind = (*st)->column_text(0);
+      const std::string key(kind == "settle" ? std::string_view(id) : (*st)->column_text(1));
       if (kind == "settle") {
-        Stored& s = stored[std::string((*st)->column_text(0))];
-        s.setl_id = std::string((*st)->column_text(0));
-        s.request_json = std::string((*st)->column_text(3));
-        s.admission = std::string((*st)->column_text(4));
-        s.discharge = std::string((*st)->column_text(5));
-        s.medfee = (*st)->column_int64(6);
-        s.inscp = (*st)->column_int64(7);
-        s.fund += (*st)->column_int64(8);
-        s.hosp += (*st)->column_int64(9);
-        s.psn += (*st)->column_int64(10);
-        s.accident = (*st)->column_text(11) == "accident";
-        s.fixmedins_code = std::string((*st)->column_text(12));
+        Stored& s = stored[id];
+        s.setl_id = id;
+        s.request_json = std::string((*st)->column_text(2));
+        s.admission = std::string((*st)->column_text(3));
+        s.discharge = std::string((*st)->column_text(4));
+        s.medfee = (*st)->column_int64(5);
+        s.inscp = (*st)->column_int64(6);
+        s.fund += (*st)->column_int64(7);
+        s.hosp += (*st)->column_int64(8);
+        s.psn += (*st)->column_int64(9);
+        s.accident = (*st)->column_text(10) == "accident";
+        s.fixmedins_code = std::string((*st)->column_text(11));
       } else {
-        corrections.push_back({std::string((*st)->column_text(0)), std::string(kind),
-                               std::string((*st)->column_text(2)), (*st)->column_int64(8),
-                               (*st)->column_int64(9), (*st)->column_int64(10)});
+        corrections.push_back({id, std::string(kind), key, (*st)->column_int64(7),
+                               (*st)->column_int64(8), (*st)->column_int64(9)});
       }
+      if (Status p = parse_layers_column((*st)->column_text(12), &paid); !p.ok()) return p;
+      for (const auto& [layer, fen] : paid) stored[key].layers[layer] += fen;
+      (*st)->reset();
     }
     for (const Correction& c : corrections) {
       Stored& s = stored[c.ref];
       if (c.kind == "reversal") s.reversed = true, s.reversed_by = c.id;
       s.fund += c.fund, s.hosp += c.hosp, s.psn += c.psn;
-    }
-  }
-  {
-    Result<Stmt*> st = db.prepare(
-        "SELECT s.setl_id, s.kind, s.ref_setl_id, s.layers FROM settlements s WHERE s.psn_no = ? "
-        "AND s.plan_id = ? AND s.plan_year = ?");
-    if (!st.ok()) return st.status();
-    (*st)->bind_text(1, report.psn_no);
-    (*st)->bind_text(2, plan.id);
-    (*st)->bind_int64(3, year);
-    std::vector<std::pair<std::string, Fen>> paid;
-    for (;;) {
-      Result<bool> row = (*st)->step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      const std::string key((*st)->column_text(1) == "settle" ? (*st)->column_text(0)
-                                                              : (*st)->column_text(2));
-      if (Status p = parse_layers_column((*st)->column_text(3), &paid); !p.ok()) return p;
-      for (const auto& [layer, fen] : paid) stored[key].layers[layer] += fen;
     }
   }
   Stored& target = stored[std::string(setl_id)];
@@ -289,9 +284,11 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
       "request_json",  "result_json",  "medfee_sumamt", "inscp_scp_amt",  "fund_pay_sumamt",
       "hosp_part_amt", "psn_part_amt", "created_at",    "layers"};
   Rows setl_rows(int(std::size(kSetlCols)));
+  std::string listed;  // the ids of setl_rows, for the year state's list
   auto add_row = [&](std::string_view id, std::string_view kind, const Stored& about,
                      std::string_view request, std::string_view result, Fen medfee, Fen inscp,
                      Fen fund, Fen hosp, Fen psn, const std::map<std::string, Fen>& layers) {
+    append_setl_id(id, &listed);
     setl_rows.add_text(id);
     setl_rows.add_text(kind);
     setl_rows.add_text(about.setl_id);
@@ -391,7 +388,7 @@ Result<ReversalReport> reverse_settlement(Db& db, const Plan& plan, std::string_
   // The row is locked (or the database is) since it was read: the version
   // check only guards against a writer that ignores the lock.
   if (Status s = write_year_state(db, plan, report.psn_no, year, state, int64_t(remaining.size()),
-                                  state_version, now);
+                                  state_version, now, listed);
       !s.ok())
     return s;
   {

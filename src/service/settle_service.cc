@@ -285,23 +285,47 @@ Status decode_year_state(const Plan& plan, std::string_view text, YearState* s) 
   }
 }
 
+void append_setl_id(std::string_view setl_id, std::string* list) {
+  list->append(std::to_string(setl_id.size())).append(1, ':').append(setl_id).append(1, ',');
+}
+
+Status parse_setl_ids(std::string_view list, std::vector<std::string>* ids) {
+  ids->clear();
+  for (size_t i = 0; i < list.size();) {
+    size_t n = 0;
+    auto r = std::from_chars(list.data() + i, list.data() + list.size(), n);
+    const size_t at = size_t(r.ptr - list.data());
+    if (r.ec != std::errc() || at >= list.size() || list[at] != ':' || n == 0 ||
+        n > limits::kSetlIdBytesMax || list.size() - at - 1 < n + 1 || list[at + 1 + n] != ',')
+      return Status(Code::kStoreError,
+                    "accumulators.setl_ids is not a list of netstrings "
+                    "\"LEN:ID,\" at byte " +
+                        std::to_string(i) + ": " + std::string(list.substr(i, 80)));
+    ids->emplace_back(list.substr(at + 1, n));
+    i = at + 2 + n;
+  }
+  return Status::Ok();
+}
+
 Status write_year_state(Db& db, const Plan& plan, std::string_view psn_no, int year,
                         const YearState& state, int64_t settlements, int64_t version_read,
-                        std::string_view now) {
+                        std::string_view now, std::string_view new_setl_ids) {
   Result<Stmt*> st = db.prepare(
       version_read > 0
-          ? "UPDATE accumulators SET state = ?, settlements = ?, updated_at = ?, version = "
-            "version + 1 WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?"
-          : "INSERT INTO accumulators (state, settlements, updated_at, psn_no, plan_id, year, "
-            "version) VALUES (?, ?, ?, ?, ?, ?, 1)");
+          ? "UPDATE accumulators SET state = ?, settlements = ?, updated_at = ?, setl_ids = "
+            "setl_ids || ?, version = version + 1 WHERE psn_no = ? AND plan_id = ? AND year = ? "
+            "AND version = ?"
+          : "INSERT INTO accumulators (state, settlements, updated_at, setl_ids, psn_no, "
+            "plan_id, year, version) VALUES (?, ?, ?, ?, ?, ?, ?, 1)");
   if (!st.ok()) return st.status();
   (*st)->bind_text(1, encode_year_state(plan, state));
   (*st)->bind_int64(2, settlements);
   (*st)->bind_text(3, now);
-  (*st)->bind_text(4, psn_no);
-  (*st)->bind_text(5, plan.id);
-  (*st)->bind_int64(6, year);
-  if (version_read > 0) (*st)->bind_int64(7, version_read);
+  (*st)->bind_text(4, new_setl_ids);
+  (*st)->bind_text(5, psn_no);
+  (*st)->bind_text(6, plan.id);
+  (*st)->bind_int64(7, year);
+  if (version_read > 0) (*st)->bind_int64(8, version_read);
   Result<int64_t> n = (*st)->execute();
   if (!n.ok()) return n.status();
   if (*n != 1)
@@ -515,14 +539,15 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   // Store persons in groups, one transaction per group.
   auto t1 = Clock::now();
   static constexpr auto& kSetlCols = kSettlementColumns;
-  static constexpr std::string_view kStateCols[] = {"psn_no",      "plan_id", "year",      "state",
-                                                    "settlements", "version", "updated_at"};
+  static constexpr std::string_view kStateCols[] = {
+      "psn_no", "plan_id", "year", "state", "settlements", "version", "updated_at", "setl_ids"};
   // Year states already stored are updated only if no one else wrote them
   // since this run read them (version); new ones are inserted, and a
   // concurrent insert of the same person's year fails the unique key.
   struct Update {
     std::string psn, state;
     int64_t settlements, version;
+    std::string setl_ids;  // to append
   };
   // One transaction's worth: a group of persons, their settlements and
   // their year states.
@@ -553,7 +578,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   const size_t nl = plan.layers.size();
   const LayersEncoder layers_encoder(plan);
   std::vector<Fen> pay(nl);
-  std::string layers;
+  std::string layers, setl_ids;
   // Test hook: end the process after this many commits, as a crash would.
   const char* crash_env = std::getenv("HUIBAO_TEST_EXIT_AFTER_COMMITS");
   const uint64_t crash_after = crash_env != nullptr ? std::strtoull(crash_env, nullptr, 10) : 0;
@@ -615,15 +640,17 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     for (const Update& u : g.updates) {
       Result<Stmt*> st = to.prepare(
           "UPDATE accumulators SET state = ?, settlements = ?, version = version + 1, updated_at "
-          "= ? WHERE psn_no = ? AND plan_id = ? AND year = ? AND version = ?");
+          "= ?, setl_ids = setl_ids || ? WHERE psn_no = ? AND plan_id = ? AND year = ? AND "
+          "version = ?");
       if (!st.ok()) return st.status();
       (*st)->bind_text(1, u.state);
       (*st)->bind_int64(2, u.settlements);
       (*st)->bind_text(3, g.now);
-      (*st)->bind_text(4, u.psn);
-      (*st)->bind_text(5, plan.id);
-      (*st)->bind_int64(6, year);
-      (*st)->bind_int64(7, u.version);
+      (*st)->bind_text(4, u.setl_ids);
+      (*st)->bind_text(5, u.psn);
+      (*st)->bind_text(6, plan.id);
+      (*st)->bind_int64(7, year);
+      (*st)->bind_int64(8, u.version);
       Result<int64_t> n = (*st)->execute();
       if (!n.ok()) return n.status();
       if (*n != 1) return raced(u.psn);
@@ -652,10 +679,12 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     if (!failed.ok()) return;
     const std::string_view psn = roll.person(p).id();
     int64_t settled_here = 0;
+    setl_ids.clear();
     for (size_t k = 0; k < count; ++k) {
       const uint32_t i = records[k];
       if (job.code(i) != Code::kOk) continue;  // given_exceeds_base: not applied, not stored
       ++settled_here;
+      append_setl_id(job.setl_id(i), &setl_ids);
       const Fen medfee = job.medfee_sumamt(i), inscp = job.inscp_scp_amt(i);
       Fen fund = 0, hosp = 0;
       if (job.accident(i)) {
@@ -710,7 +739,8 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
     if (settled_here > 0) {
       if (auto m = stored_meta.find(p); m != stored_meta.end()) {
         group.updates.push_back({std::string(psn), encode_year_state(plan, final_state),
-                                 m->second.settlements + settled_here, m->second.version});
+                                 m->second.settlements + settled_here, m->second.version,
+                                 setl_ids});
       } else {
         group.states.add_text(psn);
         group.states.add_text(plan.id);
@@ -719,6 +749,7 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
         group.states.add_int64(settled_here);
         group.states.add_int64(1);
         group.states.add_text(group.now);
+        group.states.add_text(setl_ids);
       }
       out->stored += uint64_t(settled_here);
     }

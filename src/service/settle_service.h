@@ -16,6 +16,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "batch/batch.h"
 #include "core/error.h"
@@ -70,12 +71,21 @@ inline constexpr std::string_view kSettlementColumns[] = {
     "fund_pay_sumamt", "hosp_part_amt",  "psn_part_amt",   "created_at",
     "layers"};
 
+// accumulators.setl_ids, the settlements rows of a person's plan year
+// (migration 0006): each id as a netstring "LEN:ID," (LEN its bytes in
+// decimal), so any id a claim may carry fits. append_setl_id adds one;
+// parse_setl_ids reads a list back (kStoreError naming what is wrong).
+void append_setl_id(std::string_view setl_id, std::string* list);
+Status parse_setl_ids(std::string_view list, std::vector<std::string>* ids);
+
 // Writes a person's year state in the caller's transaction: an insert when
 // none was read (version_read 0), else an update only where the version is
 // still version_read; kStoreBusy when another writer got there first.
+// new_setl_ids (append_setl_id's form) are the settlements rows written with
+// it, appended to the row's setl_ids.
 Status write_year_state(store::Db& db, const Plan& plan, std::string_view psn_no, int year,
                         const YearState& state, int64_t settlements, int64_t version_read,
-                        std::string_view now);
+                        std::string_view now, std::string_view new_setl_ids);
 
 // Registers the plan text as a version of its plan (idempotent by content).
 Result<int> register_plan_version(store::Db& db, const Plan& plan, std::string_view plan_text,
