@@ -177,6 +177,14 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       prefault(all->records.data(), all->records.capacity() * sizeof(Record), threads);
       prefault(all->buckets.data(), all->buckets.capacity() * sizeof(Fen), threads);
       prefault(all->text.data(), all->text.capacity(), threads);
+      if (all->keep_raw) {  // the settleable lines themselves (settle --db stores them)
+        size_t raw_in_block = 0;
+        for (const auto& s : sets) raw_in_block += s.raw.size();
+        all->raw.reserve(size_t(double(total) / double(end) * double(raw_in_block) * 1.02) + 4096);
+        all->raw_end.reserve(all->records.capacity());
+        prefault(all->raw.data(), all->raw.capacity(), threads);
+        prefault(all->raw_end.data(), all->raw_end.capacity() * sizeof(uint64_t), threads);
+      }
     }
     for (const RecordSet& set : sets) all->append(set);
     if (all->records.size() > limits::kRecordsPerBatchMax) {

@@ -473,10 +473,10 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
 
   // setl_ids already stored: the same line is answered as then; another is refused.
   {
+    // The file's ids, hashed once a stored row is seen (a store with no
+    // settlements yet skips it: 0.6 s of a 1,000,000-claim year).
     std::unordered_map<std::string_view, uint32_t> wanted;
-    for (uint32_t i = 0; i < job.size(); ++i) {
-      if (job.settleable(i)) wanted.emplace(job.setl_id(i), i);
-    }
+    bool hashed = false;
     std::string after;
     std::vector<std::pair<uint32_t, std::string>> same;  // record, stored hash matched
     for (;;) {
@@ -494,6 +494,13 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
         if (!*row) break;
         std::string_view id = (*st)->column_text(0);
         after.assign(id);
+        if (!hashed) {
+          wanted.reserve(job.size());
+          for (uint32_t i = 0; i < job.size(); ++i) {
+            if (job.settleable(i)) wanted.emplace(job.setl_id(i), i);
+          }
+          hashed = true;
+        }
         auto it = wanted.find(id);
         if (it == wanted.end()) continue;
         const uint32_t i = it->second;
