@@ -418,6 +418,83 @@ TEST_P(SettleServiceTest, AKilledRunLeavesPersonsWholeAndARerunCompletesTheYear)
   expect_states_replay();
 }
 
+// SQLite: the writer's commits do not wait for the disk; a thread of its own
+// syncs and copies the WAL. When settle --db returns, every frame it wrote
+// is in the database file; with a small restart size the writer waits for
+// the copies so the WAL starts over (the file stays a fraction of the size
+// it reaches when it never does); a failed sync fails the run, naming it,
+// and what was committed is whole.
+TEST_P(SettleServiceTest, SqliteCommitsAreSyncedAndCopiedOffTheWriter) {
+  if (GetParam() == Engine::kPostgres) GTEST_SKIP() << "SQLite's WAL";
+  const fs::path claims = dir_ / "gen" / "claims.jsonl";
+  const fs::path wal = dir_ / "store.db-wal";
+  auto run = [&](int64_t restart_bytes, std::function<Status()> before_sync) {
+    StoreSettleOptions o;
+    o.batch.claims_path = claims.string();
+    o.batch.out_path = (dir_ / "db.jsonl").string();
+    o.batch.explain = false;
+    o.persons_per_commit = 8;
+    o.url = url_;
+    o.log_restart_bytes = restart_bytes;
+    o.before_sync = std::move(before_sync);
+    StoreSettleSummary sum;
+    return settle_into_store(*db_, plan_, plan_text_, o, &sum);
+  };
+  // Settlements the database file holds without its WAL (a copy of it alone).
+  auto in_db_file = [&] {
+    const fs::path copy = dir_ / "alone.db";
+    for (const char* f : {"alone.db", "alone.db-wal", "alone.db-shm"}) fs::remove(dir_ / f);
+    fs::copy_file(dir_ / "store.db", copy);
+    Result<std::unique_ptr<Db>> alone = store::open_db("sqlite:" + copy.string());
+    EXPECT_TRUE(alone.ok());
+    return alone.ok() ? query_int(**alone, "SELECT count(*) FROM settlements") : -1;
+  };
+  auto fresh_store = [&] {
+    db_.reset();
+    for (const char* f : {"store.db", "store.db-wal", "store.db-shm"}) fs::remove(dir_ / f);
+    db_ = open();
+    ASSERT_NE(db_, nullptr);
+    ASSERT_TRUE(register_plan_version(*db_, plan_, plan_text_, "test").ok());
+    store_roll(*db_, roll_, plan_);
+  };
+
+  // Never restarted: the WAL holds the whole run, all of it copied.
+  int syncs = 0;
+  Status st = run(int64_t(1) << 40, [&] {
+    ++syncs;
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_GE(syncs, 1) << "the copier syncs (one sync may cover several commits)";
+  EXPECT_GT(query_int(*db_, "SELECT count(*) FROM settlements"), 2000);
+  EXPECT_EQ(in_db_file(), query_int(*db_, "SELECT count(*) FROM settlements"));
+  const auto whole_run = fs::file_size(wal);
+  expect_states_match_stored_payments();
+
+  // Restarted before every group: the WAL file stays near one group's size.
+  fresh_store();
+  st = run(1, nullptr);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(in_db_file(), query_int(*db_, "SELECT count(*) FROM settlements"));
+  EXPECT_LT(fs::file_size(wal) * 2, whole_run) << fs::file_size(wal) << " vs " << whole_run;
+  expect_states_match_stored_payments();
+
+  // The second sync fails: the run fails, saying so, and stores no group
+  // after it learns of it; what was committed is whole.
+  fresh_store();
+  syncs = 0;
+  st = run(int64_t(1) << 40, [&] {
+    return ++syncs == 2 ? Status(Code::kIoError, "injected: the disk is gone") : Status::Ok();
+  });
+  EXPECT_EQ(st.code(), Code::kIoError);
+  EXPECT_NE(st.message().find("not known to be on disk"), std::string::npos) << st.to_string();
+  EXPECT_NE(st.message().find("injected"), std::string::npos) << st.to_string();
+  const int64_t stored = query_int(*db_, "SELECT count(*) FROM settlements");
+  EXPECT_GT(stored, 0);
+  EXPECT_EQ(query_int(*db_, "SELECT sum(settlements) FROM accumulators"), stored);
+  expect_states_match_stored_payments_of("some persons");
+}
+
 // Two runs at once over the same persons (two connections): a run whose
 // persons' year states another run changed since it read them stops with
 // store_busy and stores nothing of that group; run again it completes. No

@@ -101,25 +101,52 @@ std::string fen_text(Fen f) {
 }
 
 // Stores groups on writer threads while the caller builds the next ones:
-// one thread on the caller's connection (SQLite: one writer), or several,
-// each on its own connection opened from url (PostgreSQL). Groups come from
-// a bounded queue and go back to a free list, so their buffers are reused.
-// The first failure stops the others; groups already committed stay, as a
-// crash would leave them.
+// one thread (SQLite: one writer), or several, each on its own connection
+// opened from url (PostgreSQL). Groups come from a bounded queue and go back
+// to a free list, so their buffers are reused. The first failure stops the
+// others; groups already committed stay, as a crash would leave them.
+//
+// SQLite (a file): the writer has a connection of its own whose commits do
+// not wait for the disk (Db::defer_commit_sync). A thread of its own syncs
+// the WAL after each commit and copies it into the database (a checkpoint)
+// while the writer stores the next group, on the machine's other core;
+// once the WAL holds log_restart_bytes the writer, before its next group,
+// waits for the copy of all it committed, so that the WAL starts over.
+// finish() returns once every commit is synced: the run is as durable as
+// with a sync per commit. Measured on 1,000,000 claims (48 groups): the
+// writer spent 1.5-2.5 s of a 9-12 s store waiting on syncs and copying its
+// own WAL with SQLite's automatic checkpoints.
 template <typename G>
 class GroupWriters {
  public:
   using Store = std::function<Status(Db&, G&)>;
-  GroupWriters(Db& db, std::string url, int n, Store store)
+  GroupWriters(Db& db, std::string url, int n, Store store, int64_t log_restart_bytes,
+               std::function<Status()> before_sync)
       : db_(db),
         url_(std::move(url)),
         n_(url_.empty() ? 1 : std::max(1, n)),  // without a url, the one connection
-        store_(std::move(store)) {}
+        store_(std::move(store)),
+        log_restart_bytes_(log_restart_bytes),
+        before_sync_(std::move(before_sync)),
+        restart_at_(log_restart_bytes) {}
   ~GroupWriters() { (void)finish(); }
 
   Status start() {
     if (n_ == 1) {
-      threads_.emplace_back([this] { work(db_); });
+      Db* writer = &db_;
+      if (!url_.empty() && db_.dialect().engine == store::Engine::kSqlite) {
+        Result<std::unique_ptr<Db>> c = store::connect_db(url_);
+        if (!c.ok()) return c.status();
+        Result<std::unique_ptr<store::LogSyncer>> log = (*c)->defer_commit_sync();
+        if (!log.ok()) return log.status();
+        if (*log != nullptr) {  // else an in-memory database: each commit is as it is
+          log_ = std::move(*log);
+          conns_.push_back(std::move(*c));
+          writer = conns_.back().get();
+          copier_ = std::thread([this] { copy_loop(); });
+        }
+      }
+      threads_.emplace_back([this, writer] { work(*writer); });
       return Status::Ok();
     }
     for (int i = 0; i < n_; ++i) {
@@ -160,6 +187,17 @@ class GroupWriters {
     ready_.notify_all();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
+    if (copier_.joinable()) {
+      {
+        std::unique_lock<std::mutex> lock(log_mu_);
+        log_done_.wait(lock, [&] { return copied_ >= committed_ || !log_failure_.ok(); });
+        log_closing_ = true;
+      }
+      log_work_.notify_one();
+      copier_.join();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_.ok() && !log_failure_.ok()) failed_ = log_failure_;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     return failed_;
   }
@@ -169,6 +207,55 @@ class GroupWriters {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+  }
+
+  // The copier: syncs the WAL after each commit, then checkpoints it.
+  void copy_loop() {
+    for (;;) {
+      uint64_t target = 0;
+      {
+        std::unique_lock<std::mutex> lock(log_mu_);
+        log_work_.wait(lock, [&] { return log_closing_ || copied_ < committed_; });
+        if (copied_ >= committed_) return;  // closing, all copied
+        target = committed_;
+      }
+      Status s = before_sync_ ? before_sync_() : Status::Ok();
+      if (s.ok()) s = log_->sync();
+      if (s.ok()) s = log_->checkpoint().status();
+      {
+        std::lock_guard<std::mutex> lock(log_mu_);
+        if (s.ok()) {
+          copied_ = target;
+        } else {
+          log_failure_ =
+              Status(s.code(), "settlements committed but not known to be on disk: " + s.message());
+        }
+      }
+      log_done_.notify_all();
+      if (!s.ok()) return;
+    }
+  }
+
+  // The writer, before a group: once the WAL is long, waits for the copy of
+  // all it committed, so that this group starts it over.
+  // A failed sync stops the writer: nothing after it is known to be durable.
+  Status room_in_log(Db& conn) {
+    if (log_ == nullptr) return Status::Ok();
+    std::unique_lock<std::mutex> lock(log_mu_);
+    if (!log_failure_.ok() || conn.log_bytes() < restart_at_) return log_failure_;
+    log_done_.wait(lock, [&] { return copied_ >= committed_ || !log_failure_.ok(); });
+    // When a reader kept the WAL from starting over, the next wait is further on.
+    restart_at_ = conn.log_bytes() + log_restart_bytes_;
+    return log_failure_;
+  }
+
+  void committed() {
+    if (log_ == nullptr) return;
+    {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      ++committed_;
+    }
+    log_work_.notify_one();
   }
 
   void work(Db& conn) {
@@ -185,7 +272,11 @@ class GroupWriters {
         g = std::move(queue_.front());
         queue_.pop_front();
       }
-      Status s = store_(conn, g);
+      Status s = room_in_log(conn);
+      if (s.ok()) {
+        s = store_(conn, g);
+        if (s.ok()) committed();
+      }
       g.clear();
       std::lock_guard<std::mutex> lock(mu_);
       free_.push_back(std::move(g));
@@ -205,6 +296,17 @@ class GroupWriters {
   int n_;
   Store store_;
   std::vector<std::unique_ptr<Db>> conns_;
+  // SQLite's deferred syncs (see above); counts are of the writer's commits.
+  std::unique_ptr<store::LogSyncer> log_;
+  std::thread copier_;
+  std::mutex log_mu_;
+  std::condition_variable log_work_, log_done_;
+  uint64_t committed_ = 0, copied_ = 0;  // guarded by log_mu_
+  bool log_closing_ = false;
+  Status log_failure_;
+  const int64_t log_restart_bytes_;
+  const std::function<Status()> before_sync_;
+  int64_t restart_at_;  // the writer's
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable ready_, room_;
@@ -668,9 +770,9 @@ Status settle_into_store(Db& db, const Plan& plan, std::string_view plan_text,
   };
   // PostgreSQL takes groups on several connections at once (the server, not
   // this process, is the bottleneck); SQLite has one writer.
-  GroupWriters<Group> writers(db, o.url,
-                              db.dialect().engine == store::Engine::kPostgres ? o.writers : 1,
-                              [&](Db& to, Group& g) { return store_group(to, g); });
+  GroupWriters<Group> writers(
+      db, o.url, db.dialect().engine == store::Engine::kPostgres ? o.writers : 1,
+      [&](Db& to, Group& g) { return store_group(to, g); }, o.log_restart_bytes, o.before_sync);
   if (Status s = writers.start(); !s.ok()) return s;
   auto flush = [&]() -> Status {
     if (group.empty()) return Status::Ok();

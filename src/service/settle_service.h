@@ -14,6 +14,7 @@
 //   stored or none, and a year state always equals the replay of the stored
 //   settlements. Rejected claims change nothing and are not stored.
 #pragma once
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,12 @@ struct StoreSettleOptions {
   // from url (the server's work is the bottleneck). SQLite: one writer.
   std::string url;
   int writers = 2;
+  // SQLite: once the WAL holds this much, the writer waits for it to be
+  // copied into the database, so that it starts over (settle_service.cc).
+  int64_t log_restart_bytes = int64_t(512) << 20;
+  // Tests: runs on the copier thread before each sync of the WAL (SQLite);
+  // an error stands for the sync failing.
+  std::function<Status()> before_sync;
 };
 
 struct StoreSettleSummary {
