@@ -12,7 +12,9 @@
 //     connection n mod CONNECTIONS; latency is counted from when the claim
 //     was due, not from when it was sent, so a stalled server is charged for
 //     the claims that queued behind the stall (no "coordinated omission").
-//     This is how "sustains R settlements/s with p99 under X" is measured.
+//     The stricter reading of "sustains R settlements/s with p99 under X":
+//     a stall of the server, or of its disk, is charged to every claim due
+//     while it lasts. (wrk, and the closed loop, measure at a concurrency.)
 //
 // The client shares the 2-core machine with the server, so it is built to
 // cost little, as wrk is: a few threads, each driving its connections from
