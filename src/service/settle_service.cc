@@ -251,13 +251,20 @@ class GroupWriters {
     std::unique_lock<std::mutex> lock(log_mu_);
     if (!log_failure_.ok() || conn.log_bytes() < restart_at_) return log_failure_;
     log_done_.wait(lock, [&] { return copied_ >= committed_ || !log_failure_.ok(); });
-    // When a reader kept the WAL from starting over, the next wait is further on.
+    // Should a reader keep the WAL from starting over, the next wait is a
+    // whole restart size further on; committed() sees when it did start over.
     restart_at_ = conn.log_bytes() + log_restart_bytes_;
     return log_failure_;
   }
 
-  void committed() {
+  void committed(const Db& conn) {
     if (log_ == nullptr) return;
+    // A commit appended to the WAL leaves it longer than before; one that
+    // leaves it no longer started it over: the next wait is a restart size
+    // from its start (measured from the last wait, the WAL could reach
+    // twice the restart size).
+    if (conn.log_bytes() <= log_bytes_) restart_at_ = log_restart_bytes_;
+    log_bytes_ = conn.log_bytes();
     {
       std::lock_guard<std::mutex> lock(log_mu_);
       ++committed_;
@@ -282,7 +289,7 @@ class GroupWriters {
       Status s = room_in_log(conn);
       if (s.ok()) {
         s = store_(conn, g);
-        if (s.ok()) committed();
+        if (s.ok()) committed(conn);
       }
       g.clear();
       std::lock_guard<std::mutex> lock(mu_);
@@ -313,7 +320,8 @@ class GroupWriters {
   Status log_failure_;
   const int64_t log_restart_bytes_;
   const std::function<Status()> before_sync_;
-  int64_t restart_at_;  // the writer's
+  int64_t restart_at_;     // the writer's
+  int64_t log_bytes_ = 0;  // the writer's: the WAL after its last commit
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable ready_, room_;
