@@ -760,6 +760,145 @@ TEST_P(StoreTest, Migration0006ListsEachYearsSettlementsInItsYearState) {
             0);
 }
 
+// Migration 0007: no CHECK of the SQLite schema lists more than two values
+// with IN (SQLite would build a temporary B-tree for the list on every row
+// written); on both engines the rewritten constraints still accept each value
+// they name and refuse any other, rows stored before are kept.
+TEST_P(StoreTest, Migration0007LeavesNoCheckListOfMoreThanTwoValues) {
+  Result<std::unique_ptr<Db>> conn = connect_db(url_);
+  ASSERT_TRUE(conn.ok()) << conn.status().to_string();
+  Db& db = **conn;
+  const std::span<const Migration> all = embedded_migrations();
+  ASSERT_GE(all.size(), 7u);
+  ASSERT_TRUE(migrate(db, all.first(6)).ok());
+  const std::string person =
+      "INSERT INTO persons (psn_no, psn_name, gend, brdy, admdvs, insutype, preexisting, status, "
+      "seq, updated_at) VALUES ";
+  run(db, person +
+              "('370102198001011237', 'x', '1', '1980-01-01', '370102', '390', 0, "
+              "'deceased', 1, 'now')");
+  Status s = migrate(db, all);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(query_int(db, "SELECT count(*) FROM persons WHERE status = 'deceased'"), 1);
+
+  if (GetParam() == Engine::kSqlite) {
+    Result<Stmt*> st = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table'");
+    ASSERT_TRUE(st.ok());
+    int lists = 0;
+    while (*(*st)->step()) {
+      const std::string name((*st)->column_text(0)), sql((*st)->column_text(1));
+      for (size_t at = sql.find(" IN ("); at != std::string::npos; at = sql.find(" IN (", at + 1)) {
+        size_t commas = 0, i = at + 5;
+        for (; i < sql.size() && sql[i] != ')'; ++i) commas += sql[i] == ',';
+        EXPECT_LE(commas, 1u) << name << ": " << sql.substr(at, i - at + 1);
+        ++lists;
+      }
+    }
+    (*st)->reset();
+    EXPECT_GT(lists, 0) << "two-value lists stay (SQLite compares those one by one)";
+  }
+
+  // Each value a rewritten constraint names is accepted, another is refused.
+  const char* roles[] = {"bureau", "insurer", "hospital", "pharmacy", "service_point"};
+  int n = 0;
+  for (const char* role : roles) {
+    run(db,
+        "INSERT INTO api_keys (key_id, secret_hash, org_code, role, created_at, created_by) "
+        "VALUES ('key" +
+            std::to_string(10000 + ++n) + "', '" + std::string(64, 'a') + "', 'org', '" + role +
+            "', 'now', 'test')");
+  }
+  EXPECT_EQ(db.exec("INSERT INTO api_keys (key_id, secret_hash, org_code, role, created_at, "
+                    "created_by) VALUES ('key99999', '" +
+                    std::string(64, 'a') + "', 'org', 'admin', 'now', 'test')")
+                .code(),
+            Code::kStoreConstraint);
+  const char* kinds[] = {"premium",  "claim",      "payment",  "operating_cost", "platform_fee",
+                         "transfer", "carry_over", "year_end", "reversal"};
+  for (const char* kind : kinds) {
+    ++n;
+    run(db, std::string("INSERT INTO journal_entries (id, business_key, kind, entry_date, actor, "
+                        "recorded_at) VALUES (") +
+                std::to_string(n) + ", 'k" + std::to_string(n) + "', '" + kind +
+                "', '2024-01-01', 'test', 'now')");
+  }
+  EXPECT_EQ(db.exec("INSERT INTO journal_entries (id, business_key, kind, entry_date, actor, "
+                    "recorded_at) VALUES (999, 'k999', 'gift', '2024-01-01', 'test', 'now')")
+                .code(),
+            Code::kStoreConstraint);
+  for (const char* status : {"active", "moved_out"}) {
+    ++n;
+    run(db, person + "('37010219800101" + std::to_string(1000 + n) +
+                "', 'x', '1', "
+                "'1980-01-01', '370102', '390', 0, '" +
+                status + "', " + std::to_string(n) + ", 'now')");
+  }
+  EXPECT_EQ(db.exec(person + "('370102199001011234', 'y', '1', '1990-01-01', '370102', '390', 0, "
+                             "'gone', 99, 'now')")
+                .code(),
+            Code::kStoreConstraint);
+  run(db,
+      "INSERT INTO plans (plan_id, name, created_at) VALUES ('p', 'p', 'now');"
+      "INSERT INTO plan_versions (plan_id, version, year, period_begin, period_end, toml, "
+      "content_hash, loaded_at, loaded_by) VALUES ('p', 1, 2024, '2024-01-01', '2024-12-31', "
+      "'', 'abc', 'now', 'test')");
+  const std::string settlement =
+      "INSERT INTO settlements (setl_id, kind, ref_setl_id, psn_no, plan_id, plan_version, "
+      "plan_year, claim_kind, admission_date, request_hash, request_json, result_json, "
+      "medfee_sumamt, inscp_scp_amt, fund_pay_sumamt, hosp_part_amt, psn_part_amt, created_at, "
+      "layers) VALUES ";
+  run(db, settlement +
+              "('S1', 'settle', NULL, '370102198001011237', 'p', 1, 2024, 'medical', "
+              "'2024-03-01', 'h', '{}', NULL, 1, 1, 0, 0, 1, 'now', '{}')");
+  EXPECT_EQ(db.exec(settlement + "('S2', 'refund', 'S1', '370102198001011237', 'p', 1, 2024, "
+                                 "'medical', '2024-03-01', 'h', '{}', '{}', 1, 1, 0, 0, 1, 'now', "
+                                 "'{}')")
+                .code(),
+            Code::kStoreConstraint);
+}
+
+// A SQLite migration that edits a table's CHECK in sqlite_schema: every
+// connection, also one that read the schema before, writes by the new
+// constraint; an edit some stored row does not meet is refused whole.
+TEST_P(StoreTest, SqliteSchemaEditsAreSeenEverywhereAndChecked) {
+  if (GetParam() != Engine::kSqlite) GTEST_SKIP() << "SQLite's sqlite_schema";
+  Result<std::unique_ptr<Db>> conn = connect_db(url_);
+  ASSERT_TRUE(conn.ok()) << conn.status().to_string();
+  Db& db = **conn;
+  const Migration one = {1, "k",
+                         "CREATE TABLE k (v TEXT NOT NULL CHECK (v IN ('a', 'b', 'c'))); "
+                         "INSERT INTO k VALUES ('a'), ('c');"};
+  ASSERT_TRUE(migrate(db, std::span(&one, 1)).ok());
+  Result<std::unique_ptr<Db>> other = connect_db(url_);
+  ASSERT_TRUE(other.ok()) << other.status().to_string();
+  EXPECT_EQ((*other)->exec("INSERT INTO k VALUES ('d')").code(), Code::kStoreConstraint);
+
+  const auto edit = [](const char* from, const char* to) {
+    return std::string(
+               "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = replace(sql, '") +
+           from + "', '" + to + "') WHERE name = 'k'; PRAGMA writable_schema = OFF;";
+  };
+  const char* wide = "v = ''a'' OR v = ''b'' OR v = ''c'' OR v = ''d''";
+  const std::string widen_sql = edit("v IN (''a'', ''b'', ''c'')", wide);
+  const Migration widen = {2, "edit", widen_sql};
+  const Migration both[] = {one, widen};
+  Status s = migrate(db, both);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  Status d = (*other)->exec("INSERT INTO k VALUES ('d')");
+  EXPECT_TRUE(d.ok()) << "the other connection reread the schema: " << d.to_string();
+
+  // 'c' is stored: a constraint without it is refused, and nothing changes.
+  const std::string narrow_sql = edit(wide, "v = ''a'' OR v = ''d''");
+  const Migration narrow = {3, "edit", narrow_sql};
+  const Migration three[] = {one, widen, narrow};
+  s = migrate(db, three);
+  EXPECT_EQ(s.code(), Code::kStoreSchema) << s.to_string();
+  EXPECT_NE(s.message().find("does not check out"), std::string::npos) << s.message();
+  EXPECT_EQ(*schema_version(db), 2);
+  run(db, "INSERT INTO k VALUES ('b')");
+  EXPECT_EQ(count_rows(db, "k"), 4);
+}
+
 TEST_P(StoreTest, InitSchemaHoldsASettlementChain) {
   std::unique_ptr<Db> db = open();
   ASSERT_NE(db, nullptr);

@@ -191,7 +191,9 @@ class PgDb final : public Db {
   Status do_exec(std::string_view sql) override {
     std::string text(sql);
     PGresult* res = PQexec(conn_, text.c_str());
-    Status s = result_ok(res) ? Status() : pg_status(conn_, res, sql);
+    // A script of comments only (a migration with nothing for PostgreSQL) is no error.
+    const bool empty = res != nullptr && PQresultStatus(res) == PGRES_EMPTY_QUERY;
+    Status s = result_ok(res) || empty ? Status() : pg_status(conn_, res, sql);
     PQclear(res);
     return s;
   }

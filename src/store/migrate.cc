@@ -72,9 +72,48 @@ Status check_applied(const std::vector<Applied>& applied, std::span<const Migrat
   return Status();
 }
 
+Result<int64_t> pragma_int(Db& db, const char* sql) {
+  Result<Stmt*> st = db.prepare(sql);
+  if (!st.ok()) return st.status();
+  Result<bool> row = (*st)->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status(Code::kStoreError, std::string(sql) + " gave nothing");
+  const int64_t v = (*st)->column_int64(0);
+  (*st)->reset();
+  return v;
+}
+
+// A SQLite migration may change a table's CHECK constraints by editing its
+// CREATE statement in sqlite_schema under PRAGMA writable_schema (SQLite's
+// documented way to do so without copying the table). Then, as that
+// procedure says, the schema cookie is incremented, so that every connection
+// rereads the schema; and PRAGMA quick_check must answer ok: it parses the
+// edited schema and tests every row against the constraints it now states.
+Status after_schema_edit(Db& db, const std::string& migration) {
+  Result<int64_t> cookie = pragma_int(db, "PRAGMA schema_version");
+  if (!cookie.ok()) return cookie.status();
+  if (Status s = db.exec("PRAGMA schema_version = " + std::to_string(*cookie + 1)); !s.ok())
+    return s;
+  Result<Stmt*> st = db.prepare("PRAGMA quick_check");
+  if (!st.ok()) return st.status();
+  Result<bool> row = (*st)->step();
+  if (!row.ok()) return row.status();
+  const std::string answer = *row ? std::string((*st)->column_text(0)) : "no answer";
+  (*st)->reset();
+  if (answer == "ok") return Status();
+  return Status(Code::kStoreSchema, "migration " + migration +
+                                        ": the database does not check out after it (" + answer +
+                                        "); nothing was migrated");
+}
+
 Status apply(Db& db, const Migration& m) {
-  if (Status s = db.exec(migration_sql_for(m.sql, db.dialect().engine)); !s.ok()) {
+  const std::string sql = migration_sql_for(m.sql, db.dialect().engine);
+  if (Status s = db.exec(sql); !s.ok()) {
     return Status(s.code(), "migration " + file_name(m.version, m.name) + ": " + s.message());
+  }
+  if (db.dialect().engine == Engine::kSqlite &&
+      sql.find("PRAGMA writable_schema") != std::string::npos) {
+    if (Status s = after_schema_edit(db, file_name(m.version, m.name)); !s.ok()) return s;
   }
   Result<Stmt*> st = db.prepare(
       "INSERT INTO schema_version (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)");
