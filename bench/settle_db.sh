@@ -26,6 +26,9 @@ bench() {
     --actor bench >/dev/null
   "$huibao" enrol import --db "$url" --plan "$plan" --file "$dir/group.csv" \
     --employer BENCH --date 2024-01-01 --actor bench >/dev/null
+  # The generator's and the imports' files are still being written back to the
+  # disk (about 400 MB); that is not the settlement's work, so wait for it.
+  sync
   echo "== $label: huibao settle --db (explanations off)"
   /usr/bin/time -f "  wall %e s, user %U s, sys %S s, peak RSS %M KiB" \
     "$huibao" settle --db "$url" --plan "$plan" --claims "$dir/claims.jsonl" \

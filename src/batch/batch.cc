@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,6 +88,55 @@ void fresh_table(BigVector<T>* v, size_t n, T value, int threads) {
 }
 
 // ---- phase 1: stream and parse ----
+
+// keep_raw: the whole claims file, read once into *out (followed by the
+// parser's padding), so that each line is kept where it was read rather than
+// copied. Read in one part per thread, each thread taking its part's first
+// page faults. A file that changes size while it is read is refused.
+Status read_whole(int fd, const std::string& path, int threads, BigBuffer* out, size_t* bytes) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return Status(Code::kIoError,
+                  "cannot read claims file '" + path + "': " + std::strerror(errno));
+  const size_t size = size_t(st.st_size);
+  try {
+    *out = BigBuffer(size + ClaimParser::kPadding);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kLimitExceeded, "claims file '" + path + "' (" + std::to_string(size) +
+                                            " bytes) does not fit in memory; split the file");
+  }
+  std::atomic<int> error{0};
+  std::atomic<bool> short_read{false};
+  parallel_for(threads, size_t(threads), [&](size_t t) {
+    size_t at = size * t / size_t(threads);
+    const size_t end = size * (t + 1) / size_t(threads);
+    while (at < end) {
+      const ssize_t n = ::pread(fd, out->data() + at, end - at, off_t(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = errno;
+        return;
+      }
+      if (n == 0) {
+        short_read = true;
+        return;
+      }
+      at += size_t(n);
+    }
+  });
+  char probe = 0;
+  if (error == 0 && !short_read && ::pread(fd, &probe, 1, off_t(size)) != 0) short_read = true;
+  if (error != 0)
+    return Status(Code::kIoError, "read error on '" + path + "': " + std::strerror(error.load()));
+  if (short_read)
+    return Status(Code::kIoError, "claims file '" + path +
+                                      "' changed size while it was read; settle it once it is "
+                                      "complete");
+  std::memset(out->data() + size, ' ', ClaimParser::kPadding);
+  *bytes = size;
+  return Status::Ok();
+}
+
 Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, int threads,
                     RecordSet* all) {
   int fd = ::open(o.claims_path.c_str(), O_RDONLY);
@@ -96,39 +146,62 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   off_t total = ::lseek(fd, 0, SEEK_END);
   ::lseek(fd, 0, SEEK_SET);
+  // The whole file in memory (keep_raw), or blocks of it read in turn.
+  const bool whole = all->keep_raw;
+  size_t whole_bytes = 0;
+  if (whole) {
+    Status s = read_whole(fd, o.claims_path, threads, &all->input, &whole_bytes);
+    if (!s.ok()) {
+      ::close(fd);
+      return s;
+    }
+    all->raw_origin = all->input.data();
+    total = off_t(whole_bytes);
+  }
   std::vector<std::unique_ptr<ClaimParser>> parsers;
   for (int i = 0; i < threads; ++i) parsers.push_back(std::make_unique<ClaimParser>(plan, roll));
-  BigVector<char> buf(kBlockBytes + ClaimParser::kPadding);
+  BigVector<char> buf(whole ? 0 : kBlockBytes + ClaimParser::kPadding);
   std::vector<RecordSet> sets(static_cast<size_t>(threads));  // one per worker, reused
-  for (RecordSet& set : sets) set.keep_raw = all->keep_raw;
-  size_t have = 0;  // bytes in buf
+  for (RecordSet& set : sets) {
+    set.keep_raw = all->keep_raw;
+    set.raw_origin = all->raw_origin;
+  }
+  const char* base = buf.data();  // the block: [base, base + have)
+  size_t have = 0;
   bool eof = false;
   bool skipping = false;  // inside an over-long line
   uint64_t done_bytes = 0;
   int last_pct = -1;
   while (!eof || have > 0) {
-    while (!eof && have < kBlockBytes) {
-      ssize_t n = ::read(fd, buf.data() + have, kBlockBytes - have);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        ::close(fd);
-        return Status(Code::kIoError,
-                      "read error on '" + o.claims_path + "': " + std::strerror(errno));
+    if (whole) {
+      base = all->input.data() + done_bytes;
+      have = std::min(kBlockBytes, whole_bytes - size_t(done_bytes));
+      eof = done_bytes + have == whole_bytes;
+      if (have == 0) break;
+    } else {
+      while (!eof && have < kBlockBytes) {
+        ssize_t n = ::read(fd, buf.data() + have, kBlockBytes - have);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          ::close(fd);
+          return Status(Code::kIoError,
+                        "read error on '" + o.claims_path + "': " + std::strerror(errno));
+        }
+        if (n == 0) eof = true;
+        have += size_t(n);
       }
-      if (n == 0) eof = true;
-      have += size_t(n);
+      std::memset(buf.data() + have, ' ', ClaimParser::kPadding);
     }
-    std::memset(buf.data() + have, ' ', ClaimParser::kPadding);
     // Complete lines end at the last LF; at EOF the rest is the last line.
     size_t end = have;
     if (!eof) {
-      const char* nl = static_cast<const char*>(memrchr(buf.data(), '\n', have));
+      const char* nl = static_cast<const char*>(memrchr(base, '\n', have));
       if (nl == nullptr) {
         // A line longer than the block: record it once as malformed, skip to its end.
         if (!skipping) {
           RecordSet one;
           one.keep_raw = all->keep_raw;
-          parsers[0]->parse(std::string_view(buf.data(), limits::kClaimLineBytesMax + 1), &one);
+          parsers[0]->parse(std::string_view(base, limits::kClaimLineBytesMax + 1), &one);
           all->append(one);
           skipping = true;
         }
@@ -136,9 +209,9 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
         have = 0;
         continue;
       }
-      end = size_t(nl - buf.data()) + 1;
+      end = size_t(nl - base) + 1;
     }
-    std::string_view block(buf.data(), end);
+    std::string_view block(base, end);
     if (skipping) {
       size_t nl = block.find('\n');
       block.remove_prefix(nl == std::string_view::npos ? block.size() : nl + 1);
@@ -177,13 +250,11 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
       prefault(all->records.data(), all->records.capacity() * sizeof(Record), threads);
       prefault(all->buckets.data(), all->buckets.capacity() * sizeof(Fen), threads);
       prefault(all->text.data(), all->text.capacity(), threads);
-      if (all->keep_raw) {  // the settleable lines themselves (settle --db stores them)
-        size_t raw_in_block = 0;
-        for (const auto& s : sets) raw_in_block += s.raw.size();
-        all->raw.reserve(size_t(double(total) / double(end) * double(raw_in_block) * 1.02) + 4096);
-        all->raw_end.reserve(all->records.capacity());
-        prefault(all->raw.data(), all->raw.capacity(), threads);
-        prefault(all->raw_end.data(), all->raw_end.capacity() * sizeof(uint64_t), threads);
+      if (all->keep_raw) {  // where the settleable lines are (settle --db stores them)
+        all->raw_at.reserve(all->records.capacity());
+        all->raw_len.reserve(all->records.capacity());
+        prefault(all->raw_at.data(), all->raw_at.capacity() * sizeof(uint64_t), threads);
+        prefault(all->raw_len.data(), all->raw_len.capacity() * sizeof(uint32_t), threads);
       }
     }
     for (const RecordSet& set : sets) all->append(set);
@@ -194,8 +265,12 @@ Status parse_claims(const Plan& plan, const Roll& roll, const BatchOptions& o, i
                                               " records in one batch; split the file");
     }
     done_bytes += end;
-    std::memmove(buf.data(), buf.data() + end, have - end);
-    have -= end;
+    if (whole) {
+      have = 0;
+    } else {
+      std::memmove(buf.data(), buf.data() + end, have - end);
+      have -= end;
+    }
     if (o.progress && total > 0) {
       int pct = int(done_bytes * 100 / uint64_t(total));
       if (pct != last_pct) {

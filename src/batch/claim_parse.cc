@@ -651,8 +651,9 @@ struct ClaimParser::Impl {
     }
     out->records.push_back(r);
     if (out->keep_raw) {  // settleable lines only: a rejected one is never stored
-      if (r.code == Code::kOk) out->raw += current_line;
-      out->raw_end.push_back(out->raw.size());
+      const bool kept = r.code == Code::kOk;
+      out->raw_at.push_back(kept ? uint64_t(current_line.data() - out->raw_origin) : 0);
+      out->raw_len.push_back(kept ? uint32_t(current_line.size()) : 0);
     }
   }
 };

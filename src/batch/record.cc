@@ -18,10 +18,9 @@ void RecordSet::append(const RecordSet& o) {
   for (const auto& [i, m] : o.messages) messages.emplace(base + i, m);
   for (const auto& [i, a] : o.wide) wide.emplace(base + i, a);
   text += o.text;
-  if (keep_raw) {
-    const uint64_t raw_base = raw.size();
-    for (uint64_t e : o.raw_end) raw_end.push_back(raw_base + e);
-    raw += o.raw;
+  if (keep_raw) {  // offsets from the same origin: nothing to rebase
+    raw_at.insert(raw_at.end(), o.raw_at.begin(), o.raw_at.end());
+    raw_len.insert(raw_len.end(), o.raw_len.begin(), o.raw_len.end());
   }
 }
 
@@ -32,8 +31,8 @@ void RecordSet::clear() {
   messages.clear();
   text.clear();
   wide.clear();
-  raw.clear();
-  raw_end.clear();
+  raw_at.clear();
+  raw_len.clear();
 }
 
 MedicalClaim medical_claim_of(const Plan& plan, const RecordSet& rs, uint32_t i) {

@@ -67,15 +67,17 @@ struct RecordSet {
   BigVector<Fen> buckets;                              // records.size() * plan.buckets.size()
   std::unordered_map<uint32_t, std::string> messages;  // rejected record -> message
   BigString text;                                      // see Record::text
-  // The input lines themselves, kept only when asked (keep_raw): record i's
-  // line is raw[raw_end[i - 1], raw_end[i]) (from 0 for the first).
+  // The input lines themselves, kept only when asked (keep_raw): the batch
+  // reads the whole input into `input` and keeps each line where it was read.
+  // Record i's line is raw_len[i] bytes at raw_at[i] from raw_origin (none
+  // when the record is rejected). The parse workers' sets, which hold no
+  // input, have raw_origin pointed at the batch's.
   bool keep_raw = false;
-  BigString raw;
-  BigVector<uint64_t> raw_end;
-  std::string_view raw_line(uint32_t i) const {
-    const uint64_t from = i == 0 ? 0 : raw_end[i - 1];
-    return {raw.data() + from, raw_end[i] - from};
-  }
+  BigBuffer input;
+  const char* raw_origin = nullptr;
+  BigVector<uint64_t> raw_at;
+  BigVector<uint32_t> raw_len;
+  std::string_view raw_line(uint32_t i) const { return {raw_origin + raw_at[i], raw_len[i]}; }
   std::unordered_map<uint32_t, std::array<Fen, kClaimFieldCount>> wide;  // see kWideFen
 
   std::array<Fen, kClaimFieldCount> amounts(uint32_t i) const {

@@ -50,4 +50,41 @@ template <typename T>
 using BigVector = std::vector<T, BigAllocator<T>>;
 using BigString = std::basic_string<char, std::char_traits<char>, BigAllocator<char>>;
 
+// n bytes from the big allocator, left as they are (not zeroed: the first
+// write to a page is its fault), freed with the buffer. Move-only.
+class BigBuffer {
+ public:
+  BigBuffer() = default;
+  explicit BigBuffer(size_t n) : p_(n > 0 ? BigAllocator<char>().allocate(n) : nullptr), n_(n) {}
+  ~BigBuffer() { reset(); }
+  BigBuffer(BigBuffer&& o) noexcept : p_(o.p_), n_(o.n_) {
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
+  BigBuffer& operator=(BigBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      p_ = o.p_;
+      n_ = o.n_;
+      o.p_ = nullptr;
+      o.n_ = 0;
+    }
+    return *this;
+  }
+  BigBuffer(const BigBuffer&) = delete;
+  BigBuffer& operator=(const BigBuffer&) = delete;
+  char* data() { return p_; }
+  const char* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  void reset() {
+    if (p_ != nullptr) BigAllocator<char>().deallocate(p_, n_);
+    p_ = nullptr;
+    n_ = 0;
+  }
+  char* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 }  // namespace huibao

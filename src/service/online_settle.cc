@@ -65,22 +65,25 @@ struct Job {
 
 // A claim parsed against a roll, with padding the parser may read past.
 struct Parsed {
-  RecordSet rs;
+  std::string padded;  // the line, then the parser's padding
+  RecordSet rs;        // its lines are in padded
   const Record& r() const { return rs.records[0]; }
 };
 
 void parse_claim(const Plan& plan, const Roll& roll, std::string_view line, Parsed* out) {
-  std::string padded(line);
-  padded.append(ClaimParser::kPadding, ' ');
+  out->padded.assign(line);
+  out->padded.append(ClaimParser::kPadding, ' ');
   out->rs.clear();
   out->rs.keep_raw = true;
+  out->rs.raw_origin = out->padded.data();
   ClaimParser parser(plan, roll);
-  parser.parse(std::string_view(padded.data(), line.size()), &out->rs);
+  parser.parse(std::string_view(out->padded.data(), line.size()), &out->rs);
   if (out->rs.records.empty()) {  // a blank line: not an object
     Record r;
     r.code = Code::kMalformedRecord;
     out->rs.records.push_back(r);
-    out->rs.raw_end.push_back(0);
+    out->rs.raw_at.push_back(0);
+    out->rs.raw_len.push_back(0);
     out->rs.messages[0] = "the request is not a JSON object";
   }
 }
