@@ -72,17 +72,6 @@ Status check_applied(const std::vector<Applied>& applied, std::span<const Migrat
   return Status();
 }
 
-Result<int64_t> pragma_int(Db& db, const char* sql) {
-  Result<Stmt*> st = db.prepare(sql);
-  if (!st.ok()) return st.status();
-  Result<bool> row = (*st)->step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status(Code::kStoreError, std::string(sql) + " gave nothing");
-  const int64_t v = (*st)->column_int64(0);
-  (*st)->reset();
-  return v;
-}
-
 // A SQLite migration may change a table's CHECK constraints by editing its
 // CREATE statement in sqlite_schema under PRAGMA writable_schema (SQLite's
 // documented way to do so without copying the table). Then, as that
@@ -90,16 +79,20 @@ Result<int64_t> pragma_int(Db& db, const char* sql) {
 // rereads the schema; and PRAGMA quick_check must answer ok: it parses the
 // edited schema and tests every row against the constraints it now states.
 Status after_schema_edit(Db& db, const std::string& migration) {
-  Result<int64_t> cookie = pragma_int(db, "PRAGMA schema_version");
-  if (!cookie.ok()) return cookie.status();
-  if (Status s = db.exec("PRAGMA schema_version = " + std::to_string(*cookie + 1)); !s.ok())
-    return s;
-  Result<Stmt*> st = db.prepare("PRAGMA quick_check");
+  int64_t cookie = -1;
+  Result<Stmt*> st = db.prepare("PRAGMA schema_version");
   if (!st.ok()) return st.status();
-  Result<bool> row = (*st)->step();
-  if (!row.ok()) return row.status();
-  const std::string answer = *row ? std::string((*st)->column_text(0)) : "no answer";
-  (*st)->reset();
+  if (Status s = for_each_row(**st, [&](Stmt& r) { cookie = r.column_int64(0); }); !s.ok())
+    return s;
+  if (Status s = db.exec("PRAGMA schema_version = " + std::to_string(cookie + 1)); !s.ok())
+    return s;
+  std::string answer;  // the first line of the check's answer
+  st = db.prepare("PRAGMA quick_check");
+  if (!st.ok()) return st.status();
+  Status s = for_each_row(**st, [&](Stmt& r) {
+    if (answer.empty()) answer = r.column_text(0);
+  });
+  if (!s.ok()) return s;
   if (answer == "ok") return Status();
   return Status(Code::kStoreSchema, "migration " + migration +
                                         ": the database does not check out after it (" + answer +
