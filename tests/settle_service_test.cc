@@ -7,12 +7,14 @@
 // - a year settled in two files (by admission date) ends where one file does;
 // - a process killed between commits leaves each person all-or-nothing, and
 //   a rerun completes the year exactly.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <fstream>
 #include <future>
 #include <map>
@@ -363,6 +365,34 @@ TEST_P(SettleServiceTest, StoresEachClaimLineAsItWasRead) {
   ASSERT_EQ(answers.size(), lines.size() + 1);
   EXPECT_NE(answers[700].find("malformed_record"), std::string::npos) << answers[700];
   EXPECT_EQ(stored[setl_id_of(lines.back())], lines.back()) << "the last line, unended";
+}
+
+// A claims file that is a pipe is read to its end and settled as the file
+// would be; a file that changes size while it is read (here one of /proc: it
+// says it is empty, and is not) is refused, naming the problem, and nothing
+// more is stored.
+TEST_P(SettleServiceTest, ReadsAPipeToItsEndAndRefusesAFileThatChangesSize) {
+  const fs::path claims = dir_ / "gen" / "claims.jsonl";
+  const fs::path fifo = dir_ / "claims.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::signal(SIGPIPE, SIG_IGN);  // should the reader stop early, the feeder's write fails
+  std::thread feeder([&] { std::ofstream(fifo) << slurp(claims); });
+  std::string from_pipe;
+  StoreSettleSummary s = settle_db(fifo, false, &from_pipe);
+  feeder.join();
+  EXPECT_GT(s.stored, 2000u);
+  EXPECT_EQ(from_pipe, settle_file(claims, false));
+
+  StoreSettleOptions o;
+  o.batch.claims_path = "/proc/self/status";
+  o.batch.out_path = (dir_ / "proc.jsonl").string();
+  o.url = url_;
+  StoreSettleSummary sum;
+  Status st = settle_into_store(*db_, plan_, plan_text_, o, &sum);
+  EXPECT_EQ(st.code(), Code::kIoError) << st.to_string();
+  EXPECT_NE(st.message().find("changed size while it was read"), std::string::npos)
+      << st.to_string();
+  EXPECT_EQ(uint64_t(query_int(*db_, "SELECT count(*) FROM settlements")), s.stored);
 }
 
 TEST_P(SettleServiceTest, ARetryIsAnsweredFromTheStoreAndAChangedLineIsRefused) {

@@ -91,13 +91,31 @@ void fresh_table(BigVector<T>* v, size_t n, T value, int threads) {
 
 // keep_raw: the whole claims file, read once into *out (followed by the
 // parser's padding), so that each line is kept where it was read rather than
-// copied. Read in one part per thread, each thread taking its part's first
-// page faults. A file that changes size while it is read is refused.
+// copied. A regular file is read in one part per thread, each thread taking
+// its part's first page faults, and refused if it changes size meanwhile; a
+// pipe is read to its end.
 Status read_whole(int fd, const std::string& path, int threads, BigBuffer* out, size_t* bytes) {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     return Status(Code::kIoError,
                   "cannot read claims file '" + path + "': " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) {
+    BigString all;
+    std::vector<char> chunk(size_t(1) << 20);
+    for (;;) {
+      const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        return Status(Code::kIoError, "read error on '" + path + "': " + std::strerror(errno));
+      if (n == 0) break;
+      all.append(chunk.data(), size_t(n));
+    }
+    *out = BigBuffer(all.size() + ClaimParser::kPadding);
+    std::memcpy(out->data(), all.data(), all.size());
+    std::memset(out->data() + all.size(), ' ', ClaimParser::kPadding);
+    *bytes = all.size();
+    return Status::Ok();
+  }
   const size_t size = size_t(st.st_size);
   try {
     *out = BigBuffer(size + ClaimParser::kPadding);
